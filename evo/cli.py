@@ -1,0 +1,157 @@
+"""The `evo` command line: `evo eval` runs one candidate under the fixed budget and reports what it produced."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from evo import __version__
+from evo.errors import EvoError
+from evo.evaluator import EvalSettings, evaluate
+from evo.monitor import Decision
+from evo.result import EvalResult, Status
+from evo.target import load_target
+
+
+class ProgressLine:
+    """A monitor that never stops a run; it shows the latest progress point on one terminal line."""
+
+    def __init__(self, budget: float) -> None:
+        self._budget = budget
+
+    def update(self, t: float, value: float) -> Decision:
+        pct = 100.0 * t / self._budget if self._budget else 0.0
+        sys.stderr.write(f"\r  {pct:5.1f}% of budget   loss {value:.4f}   ")
+        sys.stderr.flush()
+        return Decision.CONTINUE
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evo", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"evo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("eval", help="run one candidate under the fixed budget and print its metric")
+    run.add_argument("target", nargs="?", default="target", help="target directory (default: ./target)")
+    run.add_argument("--file", type=Path, help="candidate file to use as the target's editable file")
+    run.add_argument("--budget", type=_positive, default=300.0, help="training budget in seconds (default 300)")
+    run.add_argument("--seed", type=int, default=0, help="seed passed as EVO_SEED (default 0)")
+    run.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="budget clock (default wall)")
+    run.add_argument("--corpus", help="corpus of the default target (sets EVO_CORPUS): synthetic, pystdlib or a path")
+    run.add_argument(
+        "--env",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a locked setting passed to the target (repeatable)",
+    )
+    run.add_argument("--threads", type=int, help="CPU threads for the candidate (default: all cores)")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--gpus", help="CUDA_VISIBLE_DEVICES for the candidate")
+    run.add_argument("--memory-limit", type=_positive, metavar="MB", help="resident memory limit of the candidate")
+    run.add_argument("--startup-grace", type=float, default=60.0, help="seconds allowed before training (default 60)")
+    run.add_argument("--eval-grace", type=float, default=60.0, help="seconds allowed for evaluation (default 60)")
+    run.add_argument("--out", type=Path, help="where the workspace, log and result.json go (default runs/eval-*)")
+    run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    return parser
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    target = load_target(args.target)
+    code = None
+    if args.file is not None:
+        if not args.file.is_file():
+            raise EvoError(f"--file {str(args.file)!r}: no such file")
+        code = {target.editable[0]: args.file.read_text()}
+    env = dict(args.env)
+    if args.corpus:
+        env["EVO_CORPUS"] = args.corpus
+    settings = EvalSettings(
+        budget=args.budget,
+        clock=args.clock,
+        seed=args.seed,
+        startup_grace=args.startup_grace,
+        eval_grace=args.eval_grace,
+        memory_mb=args.memory_limit,
+        threads=args.threads,
+        device=args.device,
+        gpus=args.gpus,
+        env=env,
+    )
+    out = args.out or Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    live = not args.json and sys.stderr.isatty()
+    result = evaluate(target, code, out, settings, ProgressLine(settings.budget) if live else None)
+    if live:
+        sys.stderr.write("\r" + " " * 50 + "\r")
+    (out / "result.json").write_text(json.dumps(result.to_json(), indent=1))
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        print(_report(result, target.metric.name, str(args.file or target.editable[0])))
+    return 0 if result.status is Status.OK else 1
+
+
+def _report(result: EvalResult, metric: str, candidate: str) -> str:
+    corpus = result.info.get("corpus")
+    lines = [
+        f"candidate  {candidate}   budget {result.budget:g} s ({result.clock} clock)   seed {result.seed}"
+        + (f"   corpus {corpus}" if corpus else ""),
+        f"status     {result.status.value}" + (f"   {result.reason}" if result.reason else ""),
+    ]
+    if result.metric is not None:
+        floor = result.info.get("entropy_floor_bpb")
+        lines.append(f"{metric:<10} {result.metric:.6f}" + (f"   (entropy floor {floor:.6f})" if floor else ""))
+    shown = {k: v for k, v in result.summary.items() if k != metric}
+    if shown:
+        lines.append(
+            "summary    " + "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+        )
+    lines.append(
+        f"curve      {len(result.curve)} points   wall {result.wall_seconds:.1f} s   "
+        f"peak rss {result.peak_rss_mb:.0f} MB"
+    )
+    lines.extend(f"note       {note}" for note in result.notes)
+    if result.status is Status.CRASH:
+        lines.append("error tail:")
+        lines.extend("  " + line for line in result.log_tail.strip().splitlines()[-12:])
+    lines.append(f"log        {result.log_path}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"eval": cmd_eval}[args.command](args)
+    except EvoError as exc:
+        print(f"evo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `evo eval --json | head`: the reader left, nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (keeps the interpreter's final flush quiet)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Runs one candidate under the fixed budget and returns its metric and learning curve (contract 1 and 5).
+
+Flow: a fresh workspace (the target plus the candidate's editable files) -> the trusted manifest, for attested
+targets -> the candidate as a supervised subprocess whose output streams into the parser and the monitor -> a
+result whose status says, in one line, why it is not `ok`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evo.attest import AttestationError, BudgetCheck, attested_metric
+from evo.logcap import CappedLog
+from evo.manifest import load_manifest
+from evo.monitor import Decision, Monitor, NoMonitor
+from evo.parsing import OutputParser, compile_progress
+from evo.process import Limits, Outcome, run_supervised
+from evo.result import EvalResult, Status
+from evo.target import TargetSpec
+from evo.workspace import Fingerprint, build_workspace, touched_locked_files
+
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    budget: float = 300.0  # training seconds on the budget clock, the same for every candidate
+    clock: str = "wall"  # "wall" (autoresearch's) or "cpu" (the process's CPU seconds: steadier on a busy machine)
+    seed: int = 0
+    startup_grace: float = 60.0  # allowed before training starts (imports, data, compilation)
+    eval_grace: float = 60.0  # allowed after the budget for the final evaluation
+    memory_mb: float | None = None  # resident memory limit of the candidate's whole process tree
+    log_bytes: int = 1 << 20  # the log keeps this much: its head and its tail
+    threads: int | None = None  # CPU threads for the candidate (default: all cores)
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    gpus: str | None = None  # CUDA_VISIBLE_DEVICES for this candidate
+    env: Mapping[str, str] = field(default_factory=dict)  # locked settings over the target's env (e.g. EVO_CORPUS)
+
+    @property
+    def hard_limit(self) -> float:
+        """Wall seconds after which the candidate is killed, whatever its budget clock says."""
+        return self.budget + self.startup_grace + self.eval_grace
+
+
+def candidate_env(target: TargetSpec, settings: EvalSettings) -> dict[str, str]:
+    """The candidate's environment: the user's, minus anything that looks like a secret, plus evo's settings."""
+    env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
+    threads = str(settings.threads or os.cpu_count() or 1)
+    env.update({var: threads for var in _THREAD_VARS})
+    env.update(
+        EVO_TIME_BUDGET=f"{settings.budget:g}",
+        EVO_BUDGET_CLOCK=settings.clock,
+        EVO_SEED=str(settings.seed),
+        EVO_THREADS=threads,
+        EVO_DEVICE=settings.device,
+        PYTHONUNBUFFERED="1",
+    )
+    if settings.gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = settings.gpus
+    env.update(locked_settings(target, settings))
+    return env
+
+
+def locked_settings(target: TargetSpec, settings: EvalSettings) -> dict[str, str]:
+    return {**target.env, **settings.env}
+
+
+def _command(target_command: tuple[str, ...]) -> tuple[str, ...]:
+    """Run `python ...` with this interpreter, so a target works the same inside evo's virtual environment."""
+    return (sys.executable, *target_command[1:]) if target_command[0] == "python" else target_command
+
+
+def evaluate(
+    target: TargetSpec,
+    code: Mapping[str, str] | None,
+    workdir: Path,
+    settings: EvalSettings,
+    monitor: Monitor | None = None,
+) -> EvalResult:
+    """Evaluate one candidate (`code`: editable file -> text; None runs the target as it is) in `workdir`."""
+    monitor = monitor or NoMonitor()
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    workspace = workdir / "workspace"
+    fingerprints = build_workspace(target, code, workspace)
+    env = candidate_env(target, settings)
+    manifest = (
+        load_manifest(target, (sys.executable,), env, locked_settings(target, settings))
+        if target.metric.attested
+        else {}
+    )
+    parser = OutputParser(compile_progress(target.progress), settings.budget)
+
+    def on_line(line: str) -> bool:
+        point = parser.feed(line)
+        return point is not None and monitor.update(*point) is Decision.STOP
+
+    log = CappedLog(workdir / "log.txt", settings.log_bytes)
+    limits = Limits(settings.hard_limit, settings.memory_mb)
+    outcome = run_supervised(_command(target.command), workspace, env, limits, log, on_line)
+    tail = log.tail_text()
+    status, metric, reason, notes = _judge(target, settings, outcome, parser, manifest, workspace, fingerprints, tail)
+    info = {k: v for k, v in manifest.items() if k not in ("kind", "expect")}
+    return EvalResult(
+        status=status,
+        metric=metric,
+        reason=reason,
+        summary=parser.summary,
+        curve=tuple(parser.curve),
+        exit_code=outcome.exit_code,
+        wall_seconds=outcome.wall_seconds,
+        peak_rss_mb=outcome.peak_rss_mb,
+        seed=settings.seed,
+        budget=settings.budget,
+        clock=settings.clock,
+        log_path=str(log.path),
+        log_tail=tail,
+        notes=tuple(notes),
+        info=info,
+    )
+
+
+def _judge(
+    target: TargetSpec,
+    settings: EvalSettings,
+    outcome: Outcome,
+    parser: OutputParser,
+    manifest: Mapping[str, Any],
+    workspace: Path,
+    fingerprints: Mapping[str, Fingerprint],
+    tail: str,
+) -> tuple[Status, float | None, str, list[str]]:
+    """Decide the status, most serious cause first; only `ok` carries a metric."""
+    notes = [f"{outcome.channel_errors} malformed lines on the result channel were ignored"] * bool(
+        outcome.channel_errors
+    )
+    if outcome.survivors:
+        notes.append(f"processes {list(outcome.survivors)} survived SIGKILL")
+    if outcome.killed_for == "stop":
+        return Status.PRUNED, None, "stopped early by the monitor", notes
+    if outcome.killed_for == "timeout":
+        return Status.TIMEOUT, None, f"still running at the hard limit of {settings.hard_limit:g} s", notes
+    if outcome.killed_for == "memory":
+        return Status.CRASH, None, f"memory limit of {settings.memory_mb:g} MB exceeded", notes
+    touched = touched_locked_files(workspace, fingerprints)
+    if touched:
+        return Status.INVALID, None, f"locked file {', '.join(touched)} was modified during the run", notes
+    if outcome.exit_code != 0:
+        return Status.CRASH, None, _crash_reason(outcome.exit_code, tail), notes
+    name = target.metric.name
+    printed = parser.summary.get(name)
+    if target.metric.attested:
+        check = BudgetCheck(settings.budget, settings.clock, settings.startup_grace)
+        try:
+            metric = attested_metric(outcome.records, manifest.get("expect", {}), name, check)
+        except AttestationError as exc:
+            return Status.INVALID, None, str(exc), notes
+        if isinstance(printed, float) and not math.isclose(printed, metric, rel_tol=1e-4, abs_tol=1e-5):
+            notes.append(
+                f"printed {name} {printed:g} differs from the locked evaluation's {metric:g}; recorded the latter"
+            )
+        return Status.OK, metric, "", notes
+    if printed is None:
+        return Status.INVALID, None, f"no {name} in the summary block", notes
+    if not isinstance(printed, float) or not math.isfinite(printed):
+        return Status.INVALID, None, f"{name} is {printed}", notes
+    return Status.OK, printed, "", notes
+
+
+def _crash_reason(exit_code: int | None, tail: str) -> str:
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return f"exit {exit_code}: {lines[-1][:300] if lines else 'no output'}"

@@ -1,0 +1,42 @@
+"""What one evaluation of a candidate produced: plain data, so it can cross process and machine boundaries."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    """How a candidate's run ended; only `ok` carries a metric that selection may use."""
+
+    OK = "ok"
+    CRASH = "crash"  # non-zero exit, a signal, or over the memory limit
+    TIMEOUT = "timeout"  # still running at the hard limit (budget + grace)
+    INVALID = "invalid"  # no trustworthy metric: missing, NaN/inf, tampering, failed attestation
+    PRUNED = "pruned"  # stopped early by the monitor
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    status: Status
+    metric: float | None
+    reason: str  # one line saying why the status is not ok ("" when ok)
+    summary: dict[str, float | str]  # the summary block's `key: value` lines as printed
+    curve: tuple[tuple[float, float], ...]  # (seconds on the budget clock, progress value)
+    exit_code: int | None
+    wall_seconds: float
+    peak_rss_mb: float
+    seed: int
+    budget: float
+    clock: str
+    log_path: str
+    log_tail: str  # the last lines of output: the error for a crash
+    notes: tuple[str, ...] = ()  # warnings that did not change the status
+    info: dict[str, Any] = field(default_factory=dict)  # from the target's manifest, e.g. entropy_floor_bpb
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["curve"] = [list(point) for point in self.curve]
+        return data
