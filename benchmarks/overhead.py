@@ -52,23 +52,35 @@ def main() -> None:
         harness = [evo, "eval", str(args.target), "--budget", f"{args.budget:g}", "--json", "--out"]
         timed([*harness, f"{tmp}/warm"], REPO, env)  # fills the data and manifest caches, like any later run
         timed([sys.executable, "train.py"], direct_dir, env)
-        pairs = []
+        pairs, own = [], []
         for i in range(args.pairs):
             through = timed([*harness, f"{tmp}/run{i}"], REPO, env)
             direct = timed([sys.executable, "train.py"], direct_dir, env)
             result = json.loads((Path(tmp) / f"run{i}" / "result.json").read_text())
             assert result["status"] == "ok", result["reason"]
             pairs.append((through, direct))
-            print(f"pair {i}: evo eval {through:.2f} s, direct {direct:.2f} s, difference {through - direct:+.2f} s")
+            own.append(through - result["wall_seconds"])  # everything evo does outside the candidate's lifetime
+            print(
+                f"pair {i}: evo eval {through:.2f} s, direct {direct:.2f} s, difference {through - direct:+.2f} s, "
+                f"harness's own time {own[-1]:.3f} s"
+            )
     diffs = [a - b for a, b in pairs]
     ratios = [a / b for a, b in pairs]
-    rows = "\n".join(f"| {i} | {a:.2f} | {b:.2f} | {a - b:+.2f} |" for i, (a, b) in enumerate(pairs))
+    rows = "\n".join(
+        f"| {i} | {a:.2f} | {b:.2f} | {a - b:+.2f} | {o:.3f} |"
+        for i, ((a, b), o) in enumerate(zip(pairs, own, strict=True))
+    )
     body = (
         f"Default target, {args.budget:g} s budget, {args.pairs} interleaved pairs (after one warm-up of each).\n\n"
-        "| pair | `evo eval` wall (s) | `python train.py` wall (s) | difference (s) |\n|---|---|---|---|\n"
+        "| pair | `evo eval` wall (s) | `python train.py` wall (s) | difference (s) | harness's own time (s) |\n"
+        "|---|---|---|---|---|\n"
         f"{rows}\n\n"
-        f"Median added by the harness: **{statistics.median(diffs):+.2f} s** (mean {statistics.mean(diffs):+.2f} s); "
-        f"median wall-time ratio {statistics.median(ratios):.3f}. Target: under 0.5 s."
+        f"Median end-to-end difference: **{statistics.median(diffs):+.2f} s** (mean {statistics.mean(diffs):+.2f} s, "
+        f"median ratio {statistics.median(ratios):.3f}); run-to-run noise of the training itself (torch import, "
+        f"evaluation) is about ±1 s, larger than the effect. The harness's own time per evaluation (the `evo eval` "
+        f"wall time minus the candidate process's lifetime: interpreter start, workspace copy, hashing, manifest "
+        f"lookup, result writing) is the precise figure: median **{statistics.median(own):.3f} s**, "
+        f"max {max(own):.3f} s. Target: under 0.5 s."
     )
     print(body)
     write_section("overhead", "Harness overhead (`benchmarks/overhead.py`)", body)

@@ -24,7 +24,7 @@ def machine() -> str:
 
 def write_section(key: str, title: str, body: str) -> None:
     """Replace (or append) the section `key` of RESULTS.md with `body`, stamped with the command and machine."""
-    command = "python " + shlex.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = shlex.join(["python", *sys.orig_argv[1:]])  # as typed, e.g. `python -m benchmarks.overhead`
     section = (
         f"<!-- {key} -->\n## {title}\n\n"
         f"Command: `{command}`  \nMeasured {time.strftime('%Y-%m-%d')} on {machine()}.\n\n{body.strip()}\n"

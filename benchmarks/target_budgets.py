@@ -31,6 +31,13 @@ def with_constants(source: str, constants: dict[str, str]) -> str:
     return source
 
 
+def fmt(value: float | None) -> str:
+    """A metric to 4 decimals, a count as an integer, a missing value as a dash."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.4f}"
+
+
 def evaluate(label: str, tmp: Path, budget: float, corpus: str, seed: int = 0, file: Path | None = None) -> dict:
     out = tmp / label
     command = [
@@ -89,7 +96,7 @@ def main() -> None:
                 f"{s.get('num_params_M')} | {result['wall_seconds']:.1f} |"
             )
     for budget, result in by_budget.items():
-        budget_rows.append(f"| {budget:g} | {result['metric']} | {result['summary'].get('num_steps')} |")
+        budget_rows.append(f"| {budget:g} | {fmt(result['metric'])} | {fmt(result['summary'].get('num_steps'))} |")
     base, seed1 = by_budget.get(60.0, {}).get("metric"), reseeded["metric"]
     spread = abs(base - seed1) if base is not None and seed1 is not None else float("nan")
     gain = base - tuned["metric"] if base is not None and tuned["metric"] is not None else float("nan")
