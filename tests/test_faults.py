@@ -207,7 +207,7 @@ def test_a_monitor_stop_prunes_the_run_and_frees_the_slot_at_once(make_target: M
     assert monitor.stopped_at is not None
     assert time.monotonic() - monitor.stopped_at < 2.0  # SIGTERM is obeyed at once by a plain Python loop
     assert result.curve[-1][0] == pytest.approx(1.0, abs=0.3)
-    assert result.wall_seconds < 2.5
+    assert result.wall_seconds < settings.budget  # stopped well before its budget ran out
 
 
 def test_secrets_in_the_environment_never_reach_the_candidate(
