@@ -29,10 +29,10 @@ from prepare import (
 # Hyperparameters (edit these directly, no CLI flags)
 # ---------------------------------------------------------------------------
 
-DEPTH = 4                 # number of transformer blocks
+DEPTH = 4                 # number of transformer blocks [1, 12]
 WIDTH = 128               # model dimension (residual stream width)
 N_HEAD = 4                # attention heads; head dim = WIDTH // N_HEAD
-MLP_RATIO = 4             # MLP hidden size = MLP_RATIO * WIDTH
+MLP_RATIO = 4             # MLP hidden size = MLP_RATIO * WIDTH [1, 8]
 BATCH_SIZE = 16           # sequences of SEQ_LEN bytes per optimizer step
 OPTIMIZER = "adamw"       # "adamw", or "muon" (Muon for 2D block matrices, AdamW for the rest)
 LR = 1e-3                 # AdamW peak learning rate

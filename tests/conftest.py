@@ -52,3 +52,6 @@ def make_target(tmp_path: Path) -> Callable[..., TargetSpec]:
 def quick() -> EvalSettings:
     """Settings for sub-second candidates: a 1 s budget and 2 s of grace on either side."""
     return EvalSettings(budget=1.0, startup_grace=2.0, eval_grace=2.0, threads=1)
+
+
+from .fake_openai import fake_openai  # noqa: E402, F401  (the fixture, shared by every LLM test)

@@ -1,6 +1,6 @@
 """The default GPT target end to end: it trains and is scored, and its locked evaluation cannot be gamed.
 
-Each candidate is the real `target/train.py` with one small edit, run for a 2 s budget on the synthetic corpus.
+Each candidate is the real `target/train.py` with one small edit, run for 2 CPU-seconds on the synthetic corpus.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from evo.target import TargetSpec, load_target
 from .conftest import REPO
 
 BASELINE = (REPO / "target" / "train.py").read_text()
-SETTINGS = EvalSettings(budget=2.0, startup_grace=30.0, eval_grace=30.0, threads=2, env={"EVO_CORPUS": "synthetic"})
+# The CPU budget clock keeps the number of steps the same on a loaded machine (and exercises EVO_BUDGET_CLOCK=cpu).
+SETTINGS = EvalSettings(
+    budget=2.0, clock="cpu", startup_grace=30.0, eval_grace=30.0, threads=2, env={"EVO_CORPUS": "synthetic"}
+)
 
 
 @pytest.fixture(scope="module")

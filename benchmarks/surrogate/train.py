@@ -12,7 +12,7 @@ from prepare import SEQ_LEN, simulate
 # ---- knobs ---------------------------------------------------------------------------------------------------------
 LEARNING_RATE = 1e-3  # peak learning rate (AdamW)
 BATCH_SIZE = 32  # sequences per step (power of two)
-DEPTH = 4  # transformer layers
+DEPTH = 4  # transformer layers [1, 24]
 WIDTH = 256  # model dimension (power of two)
 WARMUP_FRAC = 0.0  # fraction of the budget spent warming the learning rate up
 WARMDOWN_FRAC = 0.3  # fraction of the budget at the end decaying the learning rate to zero
