@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -121,11 +122,11 @@ class OpenAIChat:
                 return _reply(response, model, settings)
             except _RETRYABLE as exc:
                 if attempt == settings.retries:
-                    raise LLMFailure(f"{_describe(exc)}; gave up after {attempt + 1} attempts") from None
+                    raise LLMFailure(f"{_describe(exc, model)}; gave up after {attempt + 1} attempts") from None
                 self._sleep(min(settings.max_backoff, _retry_after(exc) or wait))
                 wait *= 2
             except openai.APIStatusError as exc:
-                raise LLMFailure(_describe(exc)) from None
+                raise LLMFailure(_describe(exc, model)) from None
             except (openai.APIResponseValidationError, ValueError, AttributeError, TypeError) as exc:
                 raise LLMFailure(f"malformed response from the endpoint: {str(exc)[:200]}") from None
         raise AssertionError("unreachable")
@@ -165,13 +166,26 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, model: ModelSpec) -> str:
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.APITimeoutError):
         return "request timed out"
     if status is None:
-        return f"connection error: {str(exc)[:160]}"
-    return f"HTTP {status} from the endpoint: {str(getattr(exc, 'message', exc))[:160]}"
+        return f"connection error: {redact(str(exc), model)[:160]}"
+    message = re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", exc)))  # the client's own prefix
+    return f"HTTP {status} from the endpoint: {redact(message, model)[:160]}"
+
+
+_KEY_LIKE = re.compile(r"\b(sk|key|api)[-_][A-Za-z0-9_*.-]{6,}", re.IGNORECASE)
+
+
+def redact(text: str, model: ModelSpec) -> str:
+    """Endpoint error text with the key (whole, or the partly masked form a 401 echoes) taken out, since errors
+    travel on into proposals, ledgers and logs."""
+    key = os.environ.get(model.api_key_env)
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", text)
 
 
 def choose_model(models: Sequence[ModelSpec], rng: random.Random) -> ModelSpec:

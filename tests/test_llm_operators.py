@@ -236,6 +236,16 @@ def test_an_endpoint_in_the_environment_turns_the_llm_on_and_the_key_is_never_wr
     assert not [p for p in written if secret in p.read_text()]
 
 
+def test_a_key_echoed_in_an_endpoint_error_is_redacted(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch):
+    secret = "sk-proj-abcdef0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    fake_openai.script(HttpError(401, message=f"Incorrect API key provided: {secret}. Also sk-proj-****6789."))
+    proposal = operator(fake_openai).propose([PARENT], CONTEXT)
+    assert proposal.error.startswith("HTTP 401 from the endpoint: ")
+    assert proposal.error == "HTTP 401 from the endpoint: Incorrect API key provided: [redacted]. Also [redacted]"
+    assert "0123456789" not in proposal.error and "6789" not in proposal.error
+
+
 def test_learnings_failures_keep_the_old_notes(fake_openai: FakeOpenAI, tmp_path: Path):
     model = ModelSpec("fake-model", base_url=fake_openai.base_url)
     notes = Learnings(tmp_path / "learnings.md", OpenAIChat(), model, FAST, Spend(), every=5)
