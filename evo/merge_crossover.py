@@ -19,7 +19,7 @@ from deap import tools
 
 from evo.constants import constants_by_name, rewrite
 from evo.operator import Code, Context, Parent, Proposal, child_problem
-from evo.param_mutation import seeded_global_random
+from population.deap_random import seeded_global_random
 
 
 class MergeCrossover:

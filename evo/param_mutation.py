@@ -11,27 +11,15 @@ from __future__ import annotations
 import ast
 import math
 import random
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from deap import tools
 
 from evo.constants import Constant, Domain, Value, domain_of, format_value, read_constants, rewrite
 from evo.operator import Context, Parent, Proposal
+from population.deap_random import seeded_global_random
 
 _DRAWS = 64  # draws per constant before giving up on it; precision grows every 16 failed draws
-
-
-@contextmanager
-def seeded_global_random(seed: int) -> Iterator[None]:
-    """DEAP's operators draw from the global `random` module: seed it for the block, then restore its state, so an
-    operator replays from its own seed without disturbing anyone else's draws."""
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)
 
 
 class ParamMutation:

@@ -8,12 +8,12 @@ Only parent-eligible individuals (`ok`, finite metric) are ever selected or kept
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from deap import tools
 
+from population.deap_random import seeded_global_random
 from population.individual import Individual, check_direction, rank_key
 
 
@@ -23,18 +23,6 @@ class _Scored:
 
     individual: Individual
     fitness: float
-
-
-@contextmanager
-def _seeded_global_random(seed: int) -> Iterator[None]:
-    """Seed the `random` module for one DEAP call, then restore it: nobody else's draws shift. (Not thread-safe
-    against other threads drawing from `random` meanwhile; the coordinator selects from one thread.)"""
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)
 
 
 def ranked(individuals: Sequence[Individual], direction: str) -> list[Individual]:
@@ -54,7 +42,7 @@ def tournament(
     seed = rng.getrandbits(64)  # drawn even when nothing is eligible, so later draws do not depend on eligibility
     if not scored or k <= 0:
         return []
-    with _seeded_global_random(seed):
+    with seeded_global_random(seed):
         winners = tools.selTournament(scored, k, tournsize=max(1, size), fit_attr="fitness")
     return [winner.individual for winner in winners]
 
