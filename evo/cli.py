@@ -1,4 +1,4 @@
-"""The `evo` command line: `evo eval` runs one candidate under the fixed budget and reports what it produced."""
+"""The `evo` command line: `evo eval` runs one candidate under the fixed budget; `evo run` and friends run a search."""
 
 from __future__ import annotations
 
@@ -46,6 +46,25 @@ def _positive(text: str) -> float:
     return value
 
 
+def add_run_commands(commands: argparse._SubParsersAction) -> None:
+    """The search's commands; their code (and the LLM client) is imported only when one runs."""
+    run = commands.add_parser("run", help="start a search from a config file")
+    run.add_argument("config", help="YAML config, e.g. configs/quickstart.yaml")
+    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. population.size=16")
+    resume = commands.add_parser("resume", help="continue a stopped or killed run")
+    resume.add_argument("run_dir")
+    status = commands.add_parser("status", help="counts, the top individuals and the best one's lineage")
+    status.add_argument("run_dir")
+    status.add_argument("--top", type=int, default=5)
+    show = commands.add_parser("show", help="one individual: its diff, curve and log tail")
+    show.add_argument("run_dir")
+    show.add_argument("id")
+    export = commands.add_parser("export", help="write the best (or a given) individual's train.py")
+    export.add_argument("run_dir")
+    export.add_argument("id", nargs="?")
+    export.add_argument("-o", "--output", required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evo", description=__doc__)
     parser.add_argument("--version", action="version", version=f"evo {__version__}")
@@ -73,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-grace", type=float, default=60.0, help="seconds allowed for evaluation (default 60)")
     run.add_argument("--out", type=Path, help="where the workspace, log and result.json go (default runs/eval-*)")
     run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    add_run_commands(commands)
     return parser
 
 
@@ -141,7 +161,11 @@ def _report(result: EvalResult, metric: str, candidate: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"eval": cmd_eval}[args.command](args)
+        if args.command == "eval":
+            return cmd_eval(args)
+        from evo.run_commands import COMMANDS  # imports the search stack and the openai client: slow, so only here
+
+        return COMMANDS[args.command](args)
     except EvoError as exc:
         print(f"evo: error: {exc}", file=sys.stderr)
         return 2

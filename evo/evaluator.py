@@ -44,6 +44,7 @@ class EvalSettings:
     device: str = "auto"  # "auto", "cpu" or "cuda"
     gpus: str | None = None  # CUDA_VISIBLE_DEVICES for this candidate
     env: Mapping[str, str] = field(default_factory=dict)  # locked settings over the target's env (e.g. EVO_CORPUS)
+    marks: Mapping[str, str] = field(default_factory=dict)  # extra env that is not a setting (e.g. the run's id)
 
     @property
     def hard_limit(self) -> float:
@@ -67,6 +68,7 @@ def candidate_env(target: TargetSpec, settings: EvalSettings) -> dict[str, str]:
     if settings.gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = settings.gpus
     env.update(locked_settings(target, settings))
+    env.update(settings.marks)
     return env
 
 

@@ -66,8 +66,9 @@ def cpu_seconds(pid: int) -> float | None:
     return info.cpu_seconds if info else None
 
 
-def _with_cookie(cookie: str) -> set[int]:
-    entry = f"{COOKIE_VAR}={cookie}".encode()
+def with_env(name: str, value: str) -> set[int]:
+    """Live processes whose environment holds `name=value` (readable ones: this user's)."""
+    entry = f"{name}={value}".encode()
     found = set()
     for pid in _pids():
         try:
@@ -81,7 +82,7 @@ def _with_cookie(cookie: str) -> set[int]:
 
 def survivors(root: int, cookie: str) -> set[int]:
     """Live processes that belong to the candidate started as `root` with `cookie`, never this process itself."""
-    return ({p.pid for p in process_tree(root)} | _with_cookie(cookie)) - {os.getpid()}
+    return ({p.pid for p in process_tree(root)} | with_env(COOKIE_VAR, cookie)) - {os.getpid()}
 
 
 def kill_everything(root: int, cookie: str, patience: float = 3.0) -> set[int]:
@@ -97,3 +98,17 @@ def kill_everything(root: int, cookie: str, patience: float = 3.0) -> set[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
+
+
+def kill_marked(name: str, value: str) -> int:
+    """SIGKILL every process carrying `name=value` in its environment (a dead coordinator's candidates); return how
+    many there were."""
+    found = with_env(name, value) - {os.getpid()}
+    left, deadline = set(found), time.monotonic() + 3.0
+    while left and time.monotonic() < deadline:  # wait for them to be gone: callers reuse their folders next
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+        left = with_env(name, value) - {os.getpid()}
+    return len(found)

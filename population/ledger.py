@@ -185,12 +185,23 @@ class Ledger:
 
     def update(self, individual: Individual) -> None:
         """Replace the whole stored record with `individual` (records are immutable: there are no partial updates)."""
-        assignments = ", ".join(f'"{name}" = ?' for name in _COLUMNS[1:])
         with self._write() as db:
-            values = (*_row(individual)[1:], individual.id)
-            cursor = db.execute(f"UPDATE individuals SET {assignments} WHERE id = ?", values)
-            if cursor.rowcount != 1:
-                raise KeyError(f"{self.path}: no individual {individual.id} to update")
+            self._update(db, individual)
+
+    def finish(self, individual: Individual, result: Any, started: float | None = None) -> int:
+        """Store an evaluated individual and its evaluation in one transaction: a kill between the two writes would
+        otherwise leave a finished individual without its evaluation (or, the other way round, one evaluated twice).
+        Returns the evaluation's id."""
+        with self._write() as db:
+            self._update(db, individual)
+            return self._insert_evaluation(db, individual.id, result, started, individual.finished)
+
+    def _update(self, db: sqlite3.Connection, individual: Individual) -> None:
+        assignments = ", ".join(f'"{name}" = ?' for name in _COLUMNS[1:])
+        values = (*_row(individual)[1:], individual.id)
+        cursor = db.execute(f"UPDATE individuals SET {assignments} WHERE id = ?", values)
+        if cursor.rowcount != 1:
+            raise KeyError(f"{self.path}: no individual {individual.id} to update")
 
     def get(self, individual_id: str) -> Individual:
         rows = self._select("WHERE id = ?", (individual_id,))
@@ -229,6 +240,12 @@ class Ledger:
     ) -> int:
         """Record one evaluation: `result` is an `EvalResult` (or its `to_json()` dict), stored whole, with its seed,
         status, metric, wall and budget seconds also in columns for queries. Returns the evaluation's id."""
+        with self._write() as db:
+            return self._insert_evaluation(db, individual_id, result, started, finished)
+
+    def _insert_evaluation(
+        self, db: sqlite3.Connection, individual_id: str, result: Any, started: float | None, finished: float | None
+    ) -> int:
         data = dict(result) if isinstance(result, Mapping) else result.to_json()
         status = getattr(data.get("status"), "value", data.get("status"))
         row = (
@@ -243,12 +260,11 @@ class Ledger:
             _dumps({**data, "status": status}),
         )
         try:
-            with self._write() as db:
-                cursor = db.execute(
-                    "INSERT INTO evaluations (individual, seed, status, metric, wall_seconds, budget_seconds, started,"
-                    " finished, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
+            cursor = db.execute(
+                "INSERT INTO evaluations (individual, seed, status, metric, wall_seconds, budget_seconds, started,"
+                " finished, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
         except sqlite3.IntegrityError:
             raise KeyError(f"{self.path}: no individual {individual_id} for this evaluation") from None
         assert cursor.lastrowid is not None

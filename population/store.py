@@ -152,6 +152,10 @@ class GitStore:
     def branch(self, name: str) -> str | None:
         return self.repo.heads[name].commit.hexsha if name in self.repo.heads else None
 
+    def drop_tag(self, individual_id: str) -> None:
+        """Forget an individual's commit (its tag goes; git's gc may later collect the commit)."""
+        self.repo.delete_tag(f"{TAG_PREFIX}{individual_id}")
+
     def tags(self) -> dict[str, str]:
         """Individual id -> commit sha, for every `ind/<id>` tag."""
         return {

@@ -219,3 +219,15 @@ def test_sigkill_mid_write_leaves_only_whole_rows(tmp_path: Path) -> None:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         db.close()
         ledger.add(Individual(ledger.next_id()))  # and it still takes writes
+
+
+def test_finish_stores_the_record_and_its_evaluation_in_one_transaction(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.add(Individual("0000", status="running"))
+        done = Individual("0000", status="ok", metric=1.5, seeds=(3,), finished=10.0)
+        ledger.finish(done, {"status": "ok", "metric": 1.5, "seed": 3, "wall_seconds": 2.0, "budget": 60.0})
+        assert ledger.get("0000") == done
+        assert [(e.individual, e.seed, e.metric) for e in ledger.evaluations()] == [("0000", 3, 1.5)]
+        with pytest.raises(KeyError):  # the update fails, so the evaluation must not land either
+            ledger.finish(Individual("0099", status="ok", metric=1.0), {"status": "ok", "metric": 1.0, "seed": 0})
+        assert len(ledger.evaluations()) == 1

@@ -1,0 +1,398 @@
+"""The coordinator: one process owns the search state, git and the ledger; slots only propose and evaluate.
+
+Flow per individual: the mode asks for a job -> a worker thread proposes a child (operators may call an LLM) -> the
+coordinator commits it to the run's git store and records it in the ledger as `running` -> a worker evaluates it on a
+free slot -> the coordinator records the result and tells the mode. Workers hand back plain data; every git and
+ledger write happens on the coordinator's thread, so a `kill -9` at any moment leaves the ledger and the repository
+consistent (a commit without a ledger row is dropped on resume; a `running` row is evaluated again).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from evo.config import RunConfig, dump_config, eval_settings, llm_config, load_config
+from evo.errors import EvoError
+from evo.evaluator import evaluate
+from evo.mode import BASELINE, CROSSOVER, Decision, Job, Mode, job_rng
+from evo.modes import make_mode
+from evo.operator import Attempt, Context, Parent, Proposal
+from evo.operator_setup import Operators, make_operators
+from evo.proctree import kill_marked
+from evo.result import EvalResult
+from evo.results_tsv import write_results_tsv
+from evo.target import load_target
+from population.individual import Individual, format_id
+from population.ledger import Ledger
+from population.store import GitStore
+
+RUN_MARK = "EVO_RUN"  # in every candidate's environment: finds a dead coordinator's candidates on resume
+ATTEMPTS_IN_CONTEXT = 12
+MAX_FAILED_PROPOSALS = 20  # in a row: the operator is broken (endpoint down, budget spent), stop instead of spinning
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a live display shows; handed to the progress callback after every change."""
+
+    finished: int
+    running: int
+    slots: int
+    best: Individual | None
+    baseline: Individual | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    elapsed: float
+    last: Individual | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_dir: Path
+    stop_reason: str
+    best: Individual | None
+    baseline: Individual | None
+    finished: int
+    notice: str
+
+
+class RunPaths:
+    """Where things live in `runs/<name>/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "config.yaml"
+        self.ledger = root / "ledger.sqlite"
+        self.git = root / "git"
+        self.individuals = root / "individuals"
+        self.results_tsv = root / "results.tsv"
+
+
+def start(config: RunConfig) -> Path:
+    """Create the run directory with its resolved config; refuse to overwrite an existing run."""
+    root = Path(config.runs_dir) / config.name
+    if root.exists():
+        raise EvoError(
+            f"run directory {root} exists: continue it with `evo resume {root}`, or pick another name (name=...)"
+        )
+    staging = root.with_name(f".{root.name}.{secrets.token_hex(4)}")  # renamed into place: a run exists whole or not
+    staging.mkdir(parents=True)
+    RunPaths(staging).config.write_text(dump_config(config))
+    staging.rename(root)
+    return root
+
+
+class Coordinator:
+    def __init__(self, root: Path, on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.paths = RunPaths(root)
+        if not self.paths.config.is_file():
+            raise EvoError(f"{root} is not a run directory (no config.yaml)")
+        self.config = load_config(self.paths.config)
+        self.target = load_target(self.config.target)
+        self.direction = self.target.metric.direction
+        self.ledger = Ledger(self.paths.ledger)
+        self.store = GitStore(self.paths.git, self.target.editable)
+        self.operators: Operators = make_operators(llm_config(self.config, root), root)
+        self.on_progress = on_progress or (lambda progress: None)
+        self._check_target()
+        self.run_id = self.ledger.get_meta("run_id") or secrets.token_hex(8)
+        self.ledger.set_meta("run_id", self.run_id)
+        self.started = time.monotonic()
+        self.elapsed_before = float(self.ledger.get_meta("elapsed", 0.0))
+        self.failed_in_a_row = 0
+
+    def _check_target(self) -> None:
+        recorded = self.ledger.get_meta("target_locked")
+        if recorded is None:
+            self.ledger.set_meta("target_locked", dict(self.target.locked))
+        elif recorded != dict(self.target.locked):
+            changed = sorted(set(recorded.items()) ^ set(self.target.locked.items()))
+            raise EvoError(f"target {self.target.root}: locked file {changed[0][0]} changed since the run started")
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        try:
+            return self._run()
+        finally:
+            self.ledger.set_meta("elapsed", self._elapsed())
+            self.store.close()
+            self.ledger.close()
+
+    def _run(self) -> Outcome:
+        killed = kill_marked(RUN_MARK, self.run_id)
+        if killed:
+            self.ledger.event("resume", killed_strays=killed)
+        self._drop_orphan_commits()
+        mode = make_mode(self.config, self.direction)
+        finished = [i for i in self.ledger.all() if i.is_finished]
+        for individual in sorted(finished, key=lambda i: (i.finished or 0.0, int(i.id))):  # in the order they arrived
+            self._decide(mode, self._job_of(individual), individual, replaying=True)
+        slots = self.config.slots.count
+        free = list(range(slots))
+        pending: dict[Future, tuple[str, Job, object]] = {}
+        next_number = max((int(i.id) for i in self.ledger.all()), default=-1) + 1
+        with ThreadPoolExecutor(max_workers=2 * slots) as pool:
+            # Killed mid-evaluation: evaluate again, and ask nothing new until these are told (a ratchet has one
+            # job out at a time, and the rebuilt mode never handed these out).
+            for individual in self.ledger.with_status("running", "pending"):
+                slot = free.pop(0)
+                job = self._job_of(individual)
+                pending[self._submit_eval(pool, individual, slot)] = ("recover", job, (individual, slot))
+            stop = ""
+            while True:
+                recovering = any(kind == "recover" for kind, *_ in pending.values())
+                while not recovering:  # fill every free slot (a proposal holds one) until the mode waits or we stop
+                    stop = stop or self._stop_reason(mode, pending)
+                    proposing = sum(kind == "propose" for kind, *_ in pending.values())
+                    job = None if stop or len(free) <= proposing else mode.ask(next_number)
+                    if job is None:
+                        break
+                    pending[self._submit_propose(pool, job, next_number)] = ("propose", job, next_number)
+                    next_number += 1
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    kind, job, data = pending.pop(future)
+                    if kind == "propose":
+                        self._proposed(pool, pending, free, mode, job, data, future.result())
+                    else:
+                        individual, slot = data
+                        free.append(slot)
+                        self._evaluated(mode, job, individual, future.result())
+                    self._report(mode, pending)
+        best = mode.best()
+        return Outcome(
+            self.paths.root, stop or "done", best, self._baseline(), self._finished_count(), self.operators.notice
+        )
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def _submit_propose(self, pool: ThreadPoolExecutor, job: Job, number: int) -> Future:
+        if job.kind == BASELINE:
+            code = {name: (self.target.root / name).read_text() for name in self.target.editable}
+            return pool.submit(lambda: Proposal(code, "baseline", operator="baseline"))
+        parents = [Parent(p.id, self.store.code(p.commit), p.metric, p.status, p.description) for p in job.parents]
+        operator = self.operators.crossover if job.kind == CROSSOVER else self.operators.mutation
+        context = self._context(job, job_rng(self.config.seed, number).getrandbits(32))
+        return pool.submit(operator.propose, parents, context)
+
+    def _proposed(
+        self,
+        pool: ThreadPoolExecutor,
+        pending: dict,
+        free: list[int],
+        mode: Mode,
+        job: Job,
+        number: int,
+        proposal: Proposal,
+    ) -> None:
+        if not proposal.ok:
+            self.failed_in_a_row += 1
+            self.ledger.event(
+                "proposal_failed",
+                number=number,
+                operator=proposal.operator,
+                error=proposal.error,
+                prompt_tokens=proposal.usage.prompt_tokens,
+                cost=proposal.usage.cost,
+            )
+            mode.tell(job, None)
+            return
+        self.failed_in_a_row = 0
+        assert proposal.code is not None
+        ident = format_id(number)
+        parents = tuple(p.id for p in job.parents)
+        sha = self.store.commit(
+            ident,
+            proposal.code,
+            [p.commit for p in job.parents],
+            f"{ident}: {proposal.description}\n\n{proposal.rationale}".strip(),
+        )
+        now = time.time()
+        individual = Individual(
+            id=ident,
+            parents=parents,
+            operator=proposal.operator,
+            model=proposal.model,
+            commit=sha,
+            description=proposal.description,
+            rationale=proposal.rationale,
+            status="running",
+            island=job.island,
+            prompt_tokens=proposal.usage.prompt_tokens,
+            completion_tokens=proposal.usage.completion_tokens,
+            cost=proposal.usage.cost,
+            created=now,
+            started=now,
+        )
+        self.ledger.add(individual)
+        slot = free.pop(0)
+        pending[self._submit_eval(pool, individual, slot)] = ("eval", job, (individual, slot))
+
+    def _submit_eval(self, pool: ThreadPoolExecutor, individual: Individual, slot: int) -> Future:
+        code = self.store.code(individual.commit)
+        settings = replace(eval_settings(self.config, slot), marks={RUN_MARK: self.run_id})
+        workdir = self.paths.individuals / individual.id
+        if workdir.exists():  # a previous session died while evaluating it
+            shutil.rmtree(workdir)
+        return pool.submit(evaluate, self.target, code, workdir, settings)
+
+    def _evaluated(self, mode: Mode, job: Job, individual: Individual, result: EvalResult) -> None:
+        shutil.rmtree(self.paths.individuals / individual.id / "workspace", ignore_errors=True)
+        finished = individual.with_result(result, finished=time.time())
+        if result.curve and result.status.value == "pruned":
+            finished = replace(finished, budget_seconds=individual.budget_seconds + result.curve[-1][0])
+        self.ledger.finish(finished, result, started=individual.started)
+        self._decide(mode, job, finished, replaying=False)
+        self._learn()
+
+    def _decide(self, mode: Mode, job: Job, individual: Individual, replaying: bool) -> None:
+        decisions: list[Decision] = mode.tell(job, individual)
+        if not replaying:
+            for decision in decisions:
+                self.ledger.event(decision.kind, individual=decision.individual, detail=decision.detail)
+        if mode.name == "ratchet":
+            for decision in decisions:
+                if decision.kind == "keep":
+                    self.store.move_branch("ratchet", self.ledger.get(decision.individual).commit)
+            if not replaying:
+                write_results_tsv(self.paths.results_tsv, self.ledger, self.target.metric.name)
+
+    def _learn(self) -> None:
+        learnings = self.operators.learnings
+        finished = self._finished_count()
+        if learnings is None or not learnings.due(finished):
+            return
+        recent = self._attempts()[-learnings.every :]
+        usage, error = learnings.update(recent, self._context(Job(BASELINE), 0))
+        self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def _context(self, job: Job, seed: int) -> Context:
+        ancestor = None
+        if job.kind == CROSSOVER:
+            common = self._common_ancestor(job.parents[0].id, job.parents[1].id)
+            ancestor = self.store.code(self.ledger.get(common).commit) if common else None
+        return Context(
+            program=self.target.read_program(),
+            editable=self.target.editable,
+            locked=tuple(self.target.locked),
+            metric=self.target.metric.name,
+            direction=self.direction,
+            attempts=tuple(self._attempts()[-ATTEMPTS_IN_CONTEXT:]),
+            learnings=self.operators.learnings.text if self.operators.learnings else "",
+            ancestor=ancestor,
+            seed=seed,
+        )
+
+    def _attempts(self) -> list[Attempt]:
+        by_id = {i.id: i for i in self.ledger.all()}
+        attempts = []
+        for individual in by_id.values():
+            if not individual.is_finished or not individual.parents:
+                continue
+            parent = by_id.get(individual.parents[0])
+            delta = None
+            if individual.metric is not None and parent is not None and parent.metric is not None:
+                delta = individual.metric - parent.metric
+            tail = ""
+            if individual.status == "crash":
+                log = self.paths.individuals / individual.id / "log.txt"
+                tail = log.read_text(errors="replace")[-2000:] if log.is_file() else individual.reason
+            attempts.append(Attempt(individual.description, individual.status, individual.metric, delta, tail))
+        return attempts
+
+    def _common_ancestor(self, a: str, b: str) -> str | None:
+        """The nearest individual both descend from (breadth-first over the ledger's parent links)."""
+        by_id = {i.id: i for i in self.ledger.all()}
+
+        def lineage(start: str) -> list[str]:
+            order, frontier, seen = [], [start], {start}
+            while frontier:
+                current = frontier.pop(0)
+                order.append(current)
+                for parent in by_id[current].parents if current in by_id else ():
+                    if parent not in seen:
+                        seen.add(parent)
+                        frontier.append(parent)
+            return order
+
+        of_b = set(lineage(b))
+        return next((ident for ident in lineage(a) if ident in of_b), None)
+
+    def _job_of(self, individual: Individual) -> Job:
+        parents = tuple(self.ledger.get(p) for p in individual.parents)
+        kind = BASELINE if not parents else CROSSOVER if len(parents) == 2 else "mutation"
+        return Job(kind, parents, individual.island)
+
+    def _drop_orphan_commits(self) -> None:
+        """A commit whose ledger row was never written (killed in between) is forgotten: its tag goes."""
+        known = {i.id for i in self.ledger.all()}
+        for ident in set(self.store.tags()) - known:
+            self.store.drop_tag(ident)
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def _finished_count(self) -> int:
+        return len(self.ledger.with_status("ok", "crash", "timeout", "pruned", "invalid"))
+
+    def _baseline(self) -> Individual | None:
+        return next((i for i in self.ledger.all() if not i.parents), None)
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def _stop_reason(self, mode: Mode, pending: dict) -> str:
+        stop = self.config.stop
+        individuals = self.ledger.all()
+        started = len(individuals) + sum(kind == "propose" for kind, *_ in pending.values())
+        train_seconds = sum(i.budget_seconds for i in individuals)
+        cost = sum(i.cost for i in individuals)
+        if stop.evaluations is not None and started >= stop.evaluations:
+            return f"{stop.evaluations} evaluations"
+        if stop.wall_seconds is not None and self._elapsed() >= stop.wall_seconds:
+            return f"{stop.wall_seconds:g} s of wall time"
+        if stop.train_seconds is not None and train_seconds >= stop.train_seconds:
+            return f"{stop.train_seconds:g} s of training"
+        if stop.cost is not None and cost >= stop.cost:
+            return f"LLM cost {cost:.4f} reached the cap {stop.cost:g}"
+        if self.failed_in_a_row >= MAX_FAILED_PROPOSALS:
+            return f"{MAX_FAILED_PROPOSALS} proposals failed in a row (see the ledger's proposal_failed events)"
+        if mode.stuck and not pending:
+            return mode.stuck_reason
+        return ""
+
+    def _report(self, mode: Mode, pending: dict) -> None:
+        usage = self.operators.spend.total
+        running = sum(kind == "eval" for kind, *_ in pending.values())
+        finished = self.ledger.with_status("ok", "crash", "timeout", "pruned", "invalid")
+        last = max(finished, key=lambda i: i.finished or 0.0, default=None)
+        self.on_progress(
+            Progress(
+                len(finished),
+                running,
+                self.config.slots.count,
+                mode.best(),
+                self._baseline(),
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cost,
+                self._elapsed(),
+                last,
+            )
+        )
+
+
+def improvement(best: Individual | None, baseline: Individual | None, direction: str) -> float | None:
+    """How much better the best is than the baseline, positive when better, in metric units."""
+    if best is None or baseline is None or baseline.metric is None or best.metric is None:
+        return None
+    gain = baseline.metric - best.metric if direction == "minimize" else best.metric - baseline.metric
+    return gain if math.isfinite(gain) else None

@@ -1,0 +1,179 @@
+"""Searches end to end on the surrogate target: offline and against the fake LLM server, determinism, results.tsv,
+and repeated `kill -9` of the coordinator followed by `evo resume`."""
+
+from __future__ import annotations
+
+import csv
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evo.config import load_config
+from evo.proctree import with_env
+from evo.search import RUN_MARK, Coordinator, start
+from population.ledger import Ledger
+from population.store import GitStore
+
+from .conftest import REPO
+from .fake_openai import Completion, FakeOpenAI
+
+SURROGATE = REPO / "benchmarks" / "surrogate"
+TRAIN = (SURROGATE / "train.py").read_text()
+
+
+def overrides(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        f"runs_dir={tmp_path / 'runs'}",
+        f"target={SURROGATE}",
+        "env={EVO_SURROGATE_SECONDS: '0.05'}",
+        "slots.count=1",
+        "stop.evaluations=10",
+        "population.size=4",
+        *extra,
+    ]
+
+
+def search(tmp_path: Path, *extra: str) -> Path:
+    config = load_config(REPO / "configs" / "surrogate.yaml", overrides(tmp_path, *extra))
+    root = start(config)
+    Coordinator(root).run()
+    return root
+
+
+def ledger_rows(root: Path) -> list[tuple]:
+    with Ledger(root / "ledger.sqlite") as ledger:
+        return [(i.id, i.parents, i.operator, i.description, i.status, i.metric) for i in ledger.all()]
+
+
+def consistent(root: Path) -> None:
+    with Ledger(root / "ledger.sqlite") as ledger, GitStore(root / "git", ("train.py",)) as store:
+        individuals = ledger.all()
+        assert store.check(individuals) == []
+        assert len({i.id for i in individuals}) == len(individuals)
+        evaluated = [e.individual for e in ledger.evaluations()]
+        assert sorted(evaluated) == sorted(i.id for i in individuals if i.is_finished)  # each exactly once
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+@pytest.mark.parametrize("mode", ["population", "ratchet", "best-of-n"])
+def test_an_offline_search_runs_end_to_end(tmp_path: Path, mode: str) -> None:
+    root = search(tmp_path, f"mode={mode}")
+    rows = ledger_rows(root)
+    assert len(rows) == 10
+    assert rows[0][1:4] == ((), "baseline", "baseline")
+    assert {r[2] for r in rows[1:]} <= {"param", "merge"}
+    assert all(r[4] in ("ok", "crash", "invalid") for r in rows)
+    baseline, best = rows[0][5], min(r[5] for r in rows if r[5] is not None)
+    assert best <= baseline
+    consistent(root)
+
+
+def test_a_ratchet_run_writes_autoresearch_results_tsv(tmp_path: Path) -> None:
+    root = search(tmp_path, "mode=ratchet")
+    with (root / "results.tsv").open() as handle:  # autoresearch reads it with pandas.read_csv(sep="\t")
+        table = list(csv.DictReader(handle, delimiter="\t"))
+    assert list(table[0]) == ["commit", "val_bpb", "memory_gb", "status", "description"]
+    assert len(table) == 10
+    assert {row["status"] for row in table} <= {"keep", "discard", "crash"} and table[0]["status"] == "keep"
+    for row in table:
+        assert len(row["commit"]) == 7 and float(row["val_bpb"]) >= 0 and float(row["memory_gb"]) >= 0
+    kept = [float(r["val_bpb"]) for r in table if r["status"] == "keep"]
+    assert kept == sorted(kept, reverse=True)  # the ratchet only ever moves down
+    with Ledger(root / "ledger.sqlite") as ledger, GitStore(root / "git", ("train.py",)) as store:
+        best = min((i for i in ledger.all() if i.is_parent_eligible), key=lambda i: i.metric)
+        assert store.branch("ratchet") == best.commit
+
+
+def test_two_runs_with_the_same_seed_make_the_same_ledger(tmp_path: Path) -> None:
+    first = search(tmp_path / "a", "population.crossover_rate=0.5")
+    second = search(tmp_path / "b", "population.crossover_rate=0.5")
+    assert ledger_rows(first) == ledger_rows(second)
+    other = search(tmp_path / "c", "population.crossover_rate=0.5", "seed=1")
+    assert ledger_rows(other) != ledger_rows(first)
+
+
+def answer(old: str, new: str, description: str) -> str:
+    line = next(text for text in TRAIN.splitlines() if text.startswith(old))
+    return (
+        f"DESCRIPTION: {description}\nRATIONALE: worth a try.\n"
+        f"<<<<<<< SEARCH\n{line}\n=======\n{line.replace(old, new, 1)}\n>>>>>>> REPLACE\n"
+    )
+
+
+@pytest.mark.parametrize("mode", ["population", "ratchet"])
+def test_a_search_with_the_llm_operators_records_their_descriptions(
+    tmp_path: Path, fake_openai: FakeOpenAI, mode: str
+) -> None:
+    ideas = [
+        ("LEARNING_RATE = 1e-3", "LEARNING_RATE = 3e-3", "raise the learning rate"),
+        ("BATCH_SIZE = 32", "BATCH_SIZE = 64", "double the batch"),
+        ('OPTIMIZER = "adamw"', 'OPTIMIZER = "muon"', "switch to muon"),
+        ("WARMDOWN_FRAC = 0.3", "WARMDOWN_FRAC = 0.5", "longer warmdown"),
+    ]
+    fake_openai.script(*[Completion(answer(*idea)) for idea in ideas * 3])
+    model = f"llm.models=[{{name: fake-model, base_url: '{fake_openai.base_url}', prompt_price: 1.0}}]"
+    root = search(tmp_path, f"mode={mode}", model, "stop.evaluations=5", "population.crossover_rate=0")
+    with Ledger(root / "ledger.sqlite") as ledger:
+        children = [i for i in ledger.all() if i.parents]
+    assert len(children) == 4
+    assert {c.operator for c in children} == {"llm-mutation"} and {c.model for c in children} == {"fake-model"}
+    assert {c.description for c in children} <= {idea[2] for idea in ideas}
+    assert all(c.prompt_tokens > 0 and c.cost > 0 for c in children)
+    consistent(root)
+
+
+def evo(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "evo.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def test_kill_9_at_random_moments_then_resume_keeps_every_individual_once(tmp_path: Path) -> None:
+    args = [
+        str(REPO / "configs" / "surrogate.yaml"),
+        *overrides(tmp_path, "slots.count=2", "stop.evaluations=16", "env={EVO_SURROGATE_SECONDS: '0.4'}"),
+    ]
+    root = tmp_path / "runs" / "surrogate"
+    rng = random.Random(7)
+    process = evo("run", *args, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not (root / "ledger.sqlite").exists() and time.monotonic() < deadline:  # killed once the run exists
+        time.sleep(0.05)
+    for _ in range(4):
+        time.sleep(rng.uniform(0.8, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process = evo("resume", str(root), cwd=tmp_path)
+    assert process.wait(timeout=300) == 0
+    with Ledger(root / "ledger.sqlite") as ledger:
+        run_id = ledger.get_meta("run_id")
+        assert len(ledger.all()) >= 16 and all(i.is_finished for i in ledger.all())
+    consistent(root)
+    assert not with_env(RUN_MARK, run_id)  # no candidate of the run outlived its coordinators
+
+
+def test_status_show_and_export(tmp_path: Path) -> None:
+    root = search(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "evo.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+
+    status = run("status", str(root))
+    assert status.returncode == 0 and "10 individuals" in status.stdout and "lineage of the best" in status.stdout
+    show = run("show", str(root), "0001")
+    assert show.returncode == 0 and "--- " in show.stdout and "curve (" in show.stdout
+    export = run("export", str(root), "-o", str(tmp_path / "best.py"))
+    assert export.returncode == 0
+    assert (tmp_path / "best.py").read_text() != TRAIN or "0000" in export.stdout
+    missing = run("show", str(root), "9999")
+    assert missing.returncode == 2 and "no individual '9999'" in missing.stderr
