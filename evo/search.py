@@ -62,6 +62,7 @@ class Outcome:
     baseline: Individual | None
     finished: int
     notice: str
+    coordinator_seconds: float  # the coordinator's own work this session: git, ledger, selection, operators' setup
 
 
 class RunPaths:
@@ -105,6 +106,9 @@ class Coordinator:
         self._check_target()
         self.run_id = self.ledger.get_meta("run_id") or secrets.token_hex(8)
         self.ledger.set_meta("run_id", self.run_id)
+        # The coordinator is the ledger's only writer, so it keeps every record in memory too: no rescans per event.
+        self.individuals: dict[str, Individual] = {i.id: i for i in self.ledger.all()}
+        self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on workers)
         self.started = time.monotonic()
         self.elapsed_before = float(self.ledger.get_meta("elapsed", 0.0))
         self.failed_in_a_row = 0
@@ -132,21 +136,22 @@ class Coordinator:
             self.ledger.event("resume", killed_strays=killed)
         self._drop_orphan_commits()
         mode = make_mode(self.config, self.direction)
-        finished = [i for i in self.ledger.all() if i.is_finished]
+        finished = [i for i in self.individuals.values() if i.is_finished]
         for individual in sorted(finished, key=lambda i: (i.finished or 0.0, int(i.id))):  # in the order they arrived
             self._decide(mode, self._job_of(individual), individual, replaying=True)
         slots = self.config.slots.count
         free = list(range(slots))
         pending: dict[Future, tuple[str, Job, object]] = {}
-        next_number = max((int(i.id) for i in self.ledger.all()), default=-1) + 1
+        next_number = max((int(i) for i in self.individuals), default=-1) + 1
         with ThreadPoolExecutor(max_workers=2 * slots) as pool:
             # Killed mid-evaluation: evaluate again, and ask nothing new until these are told (a ratchet has one
             # job out at a time, and the rebuilt mode never handed these out).
-            for individual in self.ledger.with_status("running", "pending"):
+            for individual in [i for i in self.individuals.values() if not i.is_finished]:
                 slot = free.pop(0)
                 job = self._job_of(individual)
                 pending[self._submit_eval(pool, individual, slot)] = ("recover", job, (individual, slot))
             stop = ""
+            resumed = time.perf_counter()
             while True:
                 recovering = any(kind == "recover" for kind, *_ in pending.values())
                 while not recovering:  # fill every free slot (a proposal holds one) until the mode waits or we stop
@@ -159,7 +164,9 @@ class Coordinator:
                     next_number += 1
                 if not pending:
                     break
+                self.busy_seconds += time.perf_counter() - resumed
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                resumed = time.perf_counter()
                 for future in done:
                     kind, job, data = pending.pop(future)
                     if kind == "propose":
@@ -169,9 +176,14 @@ class Coordinator:
                         free.append(slot)
                         self._evaluated(mode, job, individual, future.result())
                     self._report(mode, pending)
-        best = mode.best()
         return Outcome(
-            self.paths.root, stop or "done", best, self._baseline(), self._finished_count(), self.operators.notice
+            self.paths.root,
+            stop or "done",
+            mode.best(),
+            self._baseline(),
+            self._finished_count(),
+            self.operators.notice,
+            self.busy_seconds,
         )
 
     # ---------------------------------------------------------------------------------------------------------------
@@ -234,6 +246,7 @@ class Coordinator:
             started=now,
         )
         self.ledger.add(individual)
+        self.individuals[ident] = individual
         slot = free.pop(0)
         pending[self._submit_eval(pool, individual, slot)] = ("eval", job, (individual, slot))
 
@@ -251,6 +264,7 @@ class Coordinator:
         if result.curve and result.status.value == "pruned":
             finished = replace(finished, budget_seconds=individual.budget_seconds + result.curve[-1][0])
         self.ledger.finish(finished, result, started=individual.started)
+        self.individuals[finished.id] = finished
         self._decide(mode, job, finished, replaying=False)
         self._learn()
 
@@ -262,7 +276,7 @@ class Coordinator:
         if mode.name == "ratchet":
             for decision in decisions:
                 if decision.kind == "keep":
-                    self.store.move_branch("ratchet", self.ledger.get(decision.individual).commit)
+                    self.store.move_branch("ratchet", self.individuals[decision.individual].commit)
             if not replaying:
                 write_results_tsv(self.paths.results_tsv, self.ledger, self.target.metric.name)
 
@@ -280,7 +294,7 @@ class Coordinator:
         ancestor = None
         if job.kind == CROSSOVER:
             common = self._common_ancestor(job.parents[0].id, job.parents[1].id)
-            ancestor = self.store.code(self.ledger.get(common).commit) if common else None
+            ancestor = self.store.code(self.individuals[common].commit) if common else None
         return Context(
             program=self.target.read_program(),
             editable=self.target.editable,
@@ -294,7 +308,7 @@ class Coordinator:
         )
 
     def _attempts(self) -> list[Attempt]:
-        by_id = {i.id: i for i in self.ledger.all()}
+        by_id = self.individuals
         attempts = []
         for individual in by_id.values():
             if not individual.is_finished or not individual.parents:
@@ -312,7 +326,7 @@ class Coordinator:
 
     def _common_ancestor(self, a: str, b: str) -> str | None:
         """The nearest individual both descend from (breadth-first over the ledger's parent links)."""
-        by_id = {i.id: i for i in self.ledger.all()}
+        by_id = self.individuals
 
         def lineage(start: str) -> list[str]:
             order, frontier, seen = [], [start], {start}
@@ -329,29 +343,29 @@ class Coordinator:
         return next((ident for ident in lineage(a) if ident in of_b), None)
 
     def _job_of(self, individual: Individual) -> Job:
-        parents = tuple(self.ledger.get(p) for p in individual.parents)
+        parents = tuple(self.individuals[p] for p in individual.parents)
         kind = BASELINE if not parents else CROSSOVER if len(parents) == 2 else "mutation"
         return Job(kind, parents, individual.island)
 
     def _drop_orphan_commits(self) -> None:
         """A commit whose ledger row was never written (killed in between) is forgotten: its tag goes."""
-        known = {i.id for i in self.ledger.all()}
+        known = set(self.individuals)
         for ident in set(self.store.tags()) - known:
             self.store.drop_tag(ident)
 
     # ---------------------------------------------------------------------------------------------------------------
     def _finished_count(self) -> int:
-        return len(self.ledger.with_status("ok", "crash", "timeout", "pruned", "invalid"))
+        return sum(i.is_finished for i in self.individuals.values())
 
     def _baseline(self) -> Individual | None:
-        return next((i for i in self.ledger.all() if not i.parents), None)
+        return next((i for i in self.individuals.values() if not i.parents), None)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
 
     def _stop_reason(self, mode: Mode, pending: dict) -> str:
         stop = self.config.stop
-        individuals = self.ledger.all()
+        individuals = list(self.individuals.values())
         started = len(individuals) + sum(kind == "propose" for kind, *_ in pending.values())
         train_seconds = sum(i.budget_seconds for i in individuals)
         cost = sum(i.cost for i in individuals)
@@ -372,7 +386,7 @@ class Coordinator:
     def _report(self, mode: Mode, pending: dict) -> None:
         usage = self.operators.spend.total
         running = sum(kind == "eval" for kind, *_ in pending.values())
-        finished = self.ledger.with_status("ok", "crash", "timeout", "pruned", "invalid")
+        finished = [i for i in self.individuals.values() if i.is_finished]
         last = max(finished, key=lambda i: i.finished or 0.0, default=None)
         self.on_progress(
             Progress(
