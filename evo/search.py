@@ -111,6 +111,7 @@ class Coordinator:
         self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on workers)
         self.started = time.monotonic()
         self.elapsed_before = float(self.ledger.get_meta("elapsed", 0.0))
+        self.cost_before = float(self.ledger.get_meta("llm_cost", 0.0))  # earlier sessions' LLM spend
         self.failed_in_a_row = 0
 
     def _check_target(self) -> None:
@@ -368,7 +369,7 @@ class Coordinator:
         individuals = list(self.individuals.values())
         started = len(individuals) + sum(kind == "propose" for kind, *_ in pending.values())
         train_seconds = sum(i.budget_seconds for i in individuals)
-        cost = sum(i.cost for i in individuals)
+        cost = self._llm_cost()  # every call counts: failed proposals and learnings too, not just the children
         if stop.evaluations is not None and started >= stop.evaluations:
             return f"{stop.evaluations} evaluations"
         if stop.wall_seconds is not None and self._elapsed() >= stop.wall_seconds:
@@ -383,9 +384,14 @@ class Coordinator:
             return mode.stuck_reason
         return ""
 
+    def _llm_cost(self) -> float:
+        return self.cost_before + self.operators.spend.total.cost
+
     def _report(self, mode: Mode, pending: dict) -> None:
+        if self.operators.spend.total.calls:
+            self.ledger.set_meta("llm_cost", self._llm_cost())
         usage = self.operators.spend.total
-        running = sum(kind == "eval" for kind, *_ in pending.values())
+        running = sum(kind in ("eval", "recover") for kind, *_ in pending.values())
         finished = [i for i in self.individuals.values() if i.is_finished]
         last = max(finished, key=lambda i: i.finished or 0.0, default=None)
         self.on_progress(
@@ -397,7 +403,7 @@ class Coordinator:
                 self._baseline(),
                 usage.prompt_tokens,
                 usage.completion_tokens,
-                usage.cost,
+                self._llm_cost(),
                 self._elapsed(),
                 last,
             )

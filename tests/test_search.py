@@ -177,3 +177,30 @@ def test_status_show_and_export(tmp_path: Path) -> None:
     assert (tmp_path / "best.py").read_text() != TRAIN or "0000" in export.stdout
     missing = run("show", str(root), "9999")
     assert missing.returncode == 2 and "no individual '9999'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("stop", "reason", "individuals"),
+    [("stop={train_seconds: 900}", "900 s of training", 3), ("stop={wall_seconds: 1.5}", "1.5 s of wall time", None)],
+)
+def test_a_search_stops_on_training_seconds_or_wall_time(
+    tmp_path: Path, stop: str, reason: str, individuals: int | None
+) -> None:
+    config = load_config(REPO / "configs" / "surrogate.yaml", overrides(tmp_path, stop))
+    outcome = Coordinator(start(config)).run()
+    assert outcome.stop_reason == reason
+    if individuals is not None:  # one slot, 300 simulated seconds each: the third finished individual reaches 900
+        assert outcome.finished == individuals
+    assert outcome.finished >= 1
+
+
+def test_a_search_stops_when_the_llm_cost_cap_is_reached(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    idea = ("LEARNING_RATE = 1e-3", "LEARNING_RATE = 3e-3", "raise the learning rate")
+    fake_openai.script(*[Completion(answer(*idea), prompt_tokens=1000, completion_tokens=0)] * 10)
+    model = f"llm.models=[{{name: fake-model, base_url: '{fake_openai.base_url}', prompt_price: 1.0}}]"
+    config = load_config(
+        REPO / "configs" / "surrogate.yaml", overrides(tmp_path, model, "stop={cost: 0.002}", "mode=best-of-n")
+    )
+    outcome = Coordinator(start(config)).run()
+    assert outcome.stop_reason == "LLM cost 0.0020 reached the cap 0.002"
+    assert len(fake_openai.chat_requests) == 2
