@@ -92,7 +92,7 @@ def main() -> None:
         if result is not None:
             s = result["summary"]
             rows.append(
-                f"| {label} | 60 | {result['status']} | {result['metric']} | {s.get('num_steps')} | "
+                f"| {label} | 60 | {result['status']} | {fmt(result['metric'])} | {fmt(s.get('num_steps'))} | "
                 f"{s.get('num_params_M')} | {result['wall_seconds']:.1f} |"
             )
     for budget, result in by_budget.items():
