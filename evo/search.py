@@ -78,12 +78,12 @@ class RunPaths:
 
 
 def start(config: RunConfig) -> Path:
-    """Create the run directory with its resolved config; refuse to overwrite an existing run."""
-    root = Path(config.runs_dir) / config.name
-    if root.exists():
-        raise EvoError(
-            f"run directory {root} exists: continue it with `evo resume {root}`, or pick another name (name=...)"
-        )
+    """Create the run directory with its resolved config. Running a config again makes a new run beside the old one
+    (`runs/quickstart-2`, ...), never touching an existing run: `evo resume` continues one."""
+    runs = Path(config.runs_dir)
+    name = next(n for n in (config.name, *(f"{config.name}-{k}" for k in range(2, 10_000))) if not (runs / n).exists())
+    config = replace(config, name=name)
+    root = runs / name
     staging = root.with_name(f".{root.name}.{secrets.token_hex(4)}")  # renamed into place: a run exists whole or not
     staging.mkdir(parents=True)
     RunPaths(staging).config.write_text(dump_config(config))

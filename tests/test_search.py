@@ -204,3 +204,11 @@ def test_a_search_stops_when_the_llm_cost_cap_is_reached(tmp_path: Path, fake_op
     outcome = Coordinator(start(config)).run()
     assert outcome.stop_reason == "LLM cost 0.0020 reached the cap 0.002"
     assert len(fake_openai.chat_requests) == 2
+
+
+def test_running_a_config_again_starts_a_new_run_beside_the_old(tmp_path: Path) -> None:
+    config = load_config(REPO / "configs" / "surrogate.yaml", overrides(tmp_path))
+    first, second = start(config), start(config)
+    assert (first.name, second.name) == ("surrogate", "surrogate-2")
+    assert load_config(second / "config.yaml").name == "surrogate-2"
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]  # no staging folder left behind
