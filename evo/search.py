@@ -156,7 +156,7 @@ class Coordinator:
             while True:
                 recovering = any(kind == "recover" for kind, *_ in pending.values())
                 while not recovering:  # fill every free slot (a proposal holds one) until the mode waits or we stop
-                    stop = stop or self._stop_reason(mode, pending)
+                    stop = self._stop_reason(mode, pending)  # not latched: a failed proposal frees its count
                     proposing = sum(kind == "propose" for kind, *_ in pending.values())
                     job = None if stop or len(free) <= proposing else mode.ask(next_number)
                     if job is None:

@@ -212,3 +212,13 @@ def test_running_a_config_again_starts_a_new_run_beside_the_old(tmp_path: Path) 
     assert (first.name, second.name) == ("surrogate", "surrogate-2")
     assert load_config(second / "config.yaml").name == "surrogate-2"
     assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+def test_a_failed_last_proposal_does_not_end_the_run_short(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    good = Completion(answer("LEARNING_RATE = 1e-3", "LEARNING_RATE = 3e-3", "raise the learning rate"))
+    fake_openai.script(good, Completion("just prose"), Completion("still prose"), good)  # 2nd child: no valid edit
+    model = f"llm.models=[{{name: fake-model, base_url: '{fake_openai.base_url}'}}]"
+    root = search(tmp_path, model, "mode=best-of-n", "stop.evaluations=3")
+    assert len(ledger_rows(root)) == 3
+    with Ledger(root / "ledger.sqlite") as ledger:
+        assert len(ledger.events("proposal_failed")) == 1
