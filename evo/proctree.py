@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +86,11 @@ def survivors(root: int, cookie: str) -> set[int]:
     return ({p.pid for p in process_tree(root)} | with_env(COOKIE_VAR, cookie)) - {os.getpid()}
 
 
-def kill_everything(root: int, cookie: str, patience: float = 3.0) -> set[int]:
-    """SIGKILL the candidate's whole tree until nothing is left; return what still stood after `patience` seconds."""
+def _kill_until_gone(find: Callable[[], set[int]], patience: float) -> set[int]:
+    """SIGKILL what `find` returns until it returns nothing; return what still stood after `patience` seconds."""
     deadline = time.monotonic() + patience
     while True:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(root, signal.SIGKILL)
-        left = survivors(root, cookie) if PROC.is_dir() else set()
+        left = find() - {os.getpid()}
         for pid in left:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -100,15 +99,21 @@ def kill_everything(root: int, cookie: str, patience: float = 3.0) -> set[int]:
         time.sleep(0.02)
 
 
+def kill_everything(root: int, cookie: str, patience: float = 3.0) -> set[int]:
+    """SIGKILL the candidate's whole tree until nothing is left; return what still stood after `patience` seconds."""
+
+    def find() -> set[int]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(root, signal.SIGKILL)
+        return survivors(root, cookie) if PROC.is_dir() else set()
+
+    return _kill_until_gone(find, patience)
+
+
 def kill_marked(name: str, value: str) -> int:
-    """SIGKILL every process carrying `name=value` in its environment (a dead coordinator's candidates); return how
-    many there were."""
+    """SIGKILL every process carrying `name=value` in its environment (a dead coordinator's candidates), waiting
+    until they are gone since callers reuse their folders next; return how many there were."""
     found = with_env(name, value) - {os.getpid()}
-    left, deadline = set(found), time.monotonic() + 3.0
-    while left and time.monotonic() < deadline:  # wait for them to be gone: callers reuse their folders next
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
-        left = with_env(name, value) - {os.getpid()}
+    if found:
+        _kill_until_gone(lambda: with_env(name, value), 3.0)
     return len(found)

@@ -286,7 +286,7 @@ class Coordinator:
         finished = self._finished_count()
         if learnings is None or not learnings.due(finished):
             return
-        recent = self._attempts()[-learnings.every :]
+        recent = self._attempts(learnings.every)
         usage, error = learnings.update(recent, self._context(Job(BASELINE), 0))
         self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
 
@@ -302,18 +302,18 @@ class Coordinator:
             locked=tuple(self.target.locked),
             metric=self.target.metric.name,
             direction=self.direction,
-            attempts=tuple(self._attempts()[-ATTEMPTS_IN_CONTEXT:]),
+            attempts=tuple(self._attempts(ATTEMPTS_IN_CONTEXT)),
             learnings=self.operators.learnings.text if self.operators.learnings else "",
             ancestor=ancestor,
             seed=seed,
         )
 
-    def _attempts(self) -> list[Attempt]:
+    def _attempts(self, limit: int) -> list[Attempt]:
+        """The `limit` most recent finished children as traces (only their logs are read), oldest first."""
         by_id = self.individuals
+        children = [i for i in by_id.values() if i.is_finished and i.parents][-limit:]
         attempts = []
-        for individual in by_id.values():
-            if not individual.is_finished or not individual.parents:
-                continue
+        for individual in children:
             parent = by_id.get(individual.parents[0])
             delta = None
             if individual.metric is not None and parent is not None and parent.metric is not None:
