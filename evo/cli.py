@@ -7,8 +7,10 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from evo import __version__
@@ -65,18 +67,15 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", required=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evo", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"evo {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("eval", help="run one candidate under the fixed budget and print its metric")
-    run.add_argument("target", nargs="?", default="target", help="target directory (default: ./target)")
-    run.add_argument("--file", type=Path, help="candidate file to use as the target's editable file")
-    run.add_argument("--budget", type=_positive, default=300.0, help="training budget in seconds (default 300)")
-    run.add_argument("--seed", type=int, default=0, help="seed passed as EVO_SEED (default 0)")
-    run.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="budget clock (default wall)")
-    run.add_argument("--corpus", help="corpus of the default target (sets EVO_CORPUS): synthetic, pystdlib or a path")
-    run.add_argument(
+def _add_settings(command: argparse.ArgumentParser) -> None:
+    """The evaluator's settings, shared by `eval` and `calibrate`."""
+    command.add_argument("target", nargs="?", default="target", help="target directory (default: ./target)")
+    command.add_argument("--budget", type=_positive, default=300.0, help="training budget in seconds (default 300)")
+    command.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="budget clock (default wall)")
+    command.add_argument(
+        "--corpus", help="corpus of the default target (sets EVO_CORPUS): synthetic, pystdlib or a path"
+    )
+    command.add_argument(
         "--env",
         type=_key_value,
         action="append",
@@ -84,14 +83,52 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a locked setting passed to the target (repeatable)",
     )
-    run.add_argument("--threads", type=int, help="CPU threads for the candidate (default: all cores)")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--gpus", help="CUDA_VISIBLE_DEVICES for the candidate")
-    run.add_argument("--memory-limit", type=_positive, metavar="MB", help="resident memory limit of the candidate")
-    run.add_argument("--startup-grace", type=float, default=60.0, help="seconds allowed before training (default 60)")
-    run.add_argument("--eval-grace", type=float, default=60.0, help="seconds allowed for evaluation (default 60)")
+    command.add_argument("--threads", type=int, help="CPU threads per candidate (default: all cores)")
+    command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    command.add_argument("--gpus", help="CUDA_VISIBLE_DEVICES for the candidate")
+    command.add_argument("--memory-limit", type=_positive, metavar="MB", help="resident memory limit of a candidate")
+    command.add_argument(
+        "--startup-grace", type=float, default=60.0, help="seconds allowed before training (default 60)"
+    )
+    command.add_argument("--eval-grace", type=float, default=60.0, help="seconds allowed for evaluation (default 60)")
+
+
+def _settings(args: argparse.Namespace, seed: int = 0) -> EvalSettings:
+    env = dict(args.env)
+    if args.corpus:
+        env["EVO_CORPUS"] = args.corpus
+    return EvalSettings(
+        budget=args.budget,
+        clock=args.clock,
+        seed=seed,
+        startup_grace=args.startup_grace,
+        eval_grace=args.eval_grace,
+        memory_mb=args.memory_limit,
+        threads=args.threads,
+        device=args.device,
+        gpus=args.gpus,
+        env=env,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evo", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"evo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("eval", help="run one candidate under the fixed budget and print its metric")
+    _add_settings(run)
+    run.add_argument("--file", type=Path, help="candidate file to use as the target's editable file")
+    run.add_argument("--seed", type=int, default=0, help="seed passed as EVO_SEED (default 0)")
     run.add_argument("--out", type=Path, help="where the workspace, log and result.json go (default runs/eval-*)")
     run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    calibrate = commands.add_parser(
+        "calibrate", help="train the baseline on several seeds and store its noise model (for early termination)"
+    )
+    _add_settings(calibrate)
+    calibrate.add_argument("--runs", type=int, default=5, help="seeds to train (default 5, at least 3)")
+    calibrate.add_argument("--slots", type=int, default=1, help="runs at the same time (default 1)")
+    calibrate.add_argument("--out", type=Path, help="also write the model here (for calibration.file in a config)")
+    calibrate.add_argument("--force", action="store_true", help="measure again even if the cache has a model")
     add_run_commands(commands)
     return parser
 
@@ -103,21 +140,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.file.is_file():
             raise EvoError(f"--file {str(args.file)!r}: no such file")
         code = {target.editable[0]: args.file.read_text()}
-    env = dict(args.env)
-    if args.corpus:
-        env["EVO_CORPUS"] = args.corpus
-    settings = EvalSettings(
-        budget=args.budget,
-        clock=args.clock,
-        seed=args.seed,
-        startup_grace=args.startup_grace,
-        eval_grace=args.eval_grace,
-        memory_mb=args.memory_limit,
-        threads=args.threads,
-        device=args.device,
-        gpus=args.gpus,
-        env=env,
-    )
+    settings = _settings(args, args.seed)
     out = args.out or Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     live = not args.json and sys.stderr.isatty()
     result = evaluate(target, code, out, settings, ProgressLine(settings.budget) if live else None)
@@ -129,6 +152,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(_report(result, target.metric.name, str(args.file or target.editable[0])))
     return 0 if result.status is Status.OK else 1
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from evo.calibrate import cache_path, calibrate
+    from evo.noise import load_noise
+
+    if args.runs < 3:
+        raise EvoError(f"--runs must be at least 3, got {args.runs}")
+    if args.slots < 1:
+        raise EvoError(f"--slots must be at least 1, got {args.slots}")
+    target = load_target(args.target)
+    settings = _settings(args)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if settings.threads is None:
+        settings = replace(settings, threads=max(1, cores // args.slots))
+    path = cache_path(target, settings, args.runs)
+    if path.is_file() and not args.force:
+        model = load_noise(path)
+        print(f"reused {path}")
+    else:
+        with tempfile.TemporaryDirectory(prefix="evo-calibrate-") as tmp:
+
+            def show(seed: int, result: EvalResult) -> None:
+                value = f"{result.metric:.6f}" if result.metric is not None else result.reason
+                print(f"seed {seed}: {result.status.value} {value}", flush=True)
+
+            model = calibrate(target, [settings] * args.slots, args.runs, Path(tmp), show)
+        model.save(path)
+        print(f"wrote {path}")
+    if args.out is not None:
+        model.save(args.out)
+        print(f"wrote {args.out}")
+    print(model.summary())
+    return 0
 
 
 def _report(result: EvalResult, metric: str, candidate: str) -> str:
@@ -163,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return cmd_eval(args)
+        if args.command == "calibrate":
+            return cmd_calibrate(args)
         from evo.run_commands import COMMANDS  # imports the search stack and the openai client: slow, so only here
 
         return COMMANDS[args.command](args)

@@ -82,6 +82,48 @@ class PopulationConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    """The noise model early termination and confirmation need: the baseline trained on several seeds."""
+
+    runs: int = knob(
+        5, "baseline runs on seeds 1..runs, measured at the start of the run (or found in the cache)", ge=3
+    )
+    file: str | None = knob(None, "a stored noise model (from evo calibrate) to use instead of measuring one")
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    """A sequential test's error rate and effect size."""
+
+    alpha: float = knob(
+        0.05, "chance of a false decision against the candidate (a false stop; a false confirmation)", gt=0, lt=0.5
+    )
+    delta: float = knob(1.0, "the difference that matters, in delta_units", gt=0)
+    delta_units: Literal["noise", "metric"] = knob("noise", "noise (the final metric's seed sd) or metric units")
+
+
+@dataclass(frozen=True)
+class EarlyStopConfig(TestConfig):
+    """Stops a candidate whose curve is worse than its reference's by delta (one-sided SPRT on calibrated noise)."""
+
+    delta: float = knob(2.0, "how much worse a clear loser is, in delta_units", gt=0)
+    enabled: bool = knob(False, "watch every candidate's curve and stop clear losers")
+    reference: Literal["parent", "incumbent"] = knob("parent", "compare with the better parent's curve or the best's")
+    warmup: float = knob(0.1, "fraction of the budget before the test looks at the curve", ge=0, lt=1)
+    catch_up: float = knob(0.0, "share of the reference's remaining improvement a candidate may still catch up", ge=0)
+    margin: float = knob(0.0, "H0: better than the reference by margin (delta_units); = delta stops non-winners", ge=0)
+
+
+@dataclass(frozen=True)
+class ConfirmConfig(TestConfig):
+    """Re-evaluates a would-be new best against the best on fresh seeds until an SPRT decides the gain exceeds delta."""
+
+    enabled: bool = knob(False, "confirm a new best before it replaces the incumbent or enters the elite")
+    beta: float = knob(0.2, "chance of rejecting a real gain of delta", gt=0, lt=0.5)
+    max_pairs: int = knob(8, "fresh-seed pairs at most; still undecided means not confirmed", ge=1)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One model of the ensemble; mirrors `evo.llm.ModelSpec`."""
 
@@ -124,6 +166,9 @@ class RunConfig:
     stop: StopConfig = field(default_factory=StopConfig, metadata={"doc": "when the search ends (any limit set)"})
     population: PopulationConfig = field(default_factory=PopulationConfig, metadata={"doc": "population mode"})
     llm: LLMSection = field(default_factory=LLMSection, metadata={"doc": "LLM operators"})
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig, metadata={"doc": "early termination"})
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig, metadata={"doc": "confirmation of a new best"})
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig, metadata={"doc": "the noise model"})
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -412,8 +457,11 @@ def _describe(tp: Any, meta: Mapping[str, Any]) -> str:
         item = get_args(tp)[0]
         return "a list of mappings" if dataclasses.is_dataclass(item) else f"a list of {_describe(item, {})[2:]}s"
     words = {bool: "true or false", int: "an integer", float: "a number", str: "a non-empty string"}[tp]
-    if "ge" in meta and "le" in meta:
-        return f"{words} in [{meta['ge']:g}, {meta['le']:g}]"
+    low = next(((name, meta[name]) for name in ("ge", "gt") if name in meta), None)
+    high = next(((name, meta[name]) for name in ("le", "lt") if name in meta), None)
+    if low and high:
+        left, right = "[" if low[0] == "ge" else "(", "]" if high[0] == "le" else ")"
+        return f"{words} in {left}{low[1]:g}, {high[1]:g}{right}"
     symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
     return " ".join([words, *(f"{symbol} {meta[name]:g}" for name, symbol in symbols.items() if name in meta)])
 

@@ -87,8 +87,12 @@ def _show(individual: Individual) -> str:
 def _judge(individual: Individual, best: Individual | None, direction: str) -> tuple[Individual | None, Decision]:
     """autoresearch's three verdicts on a result against the best so far: keep (the new best), discard, crash.
     Returns the best after the verdict."""
+    if individual.status == "pruned":  # a loser stopped early: autoresearch would have discarded it at the end
+        return best, Decision("discard", individual.id, _outcome(individual))
     if not individual.is_parent_eligible:
         return best, Decision("crash", individual.id, _outcome(individual))
+    if individual.confirmed is False:
+        return best, Decision("discard", individual.id, f"{_show(individual)} not confirmed on fresh seeds")
     if _is_new_best(individual, best, direction):
         detail = (
             f"first ({_show(individual)})"
@@ -127,7 +131,7 @@ class _BaselineFirst:
 
 def _is_new_best(individual: Individual, best: Individual | None, direction: str) -> bool:
     """Order-independent: a tie goes to the older individual, whichever was told first."""
-    if not individual.is_parent_eligible:
+    if not individual.is_parent_eligible or individual.confirmed is False:
         return False
     return best is None or rank_key(individual, direction) < rank_key(best, direction)
 
@@ -269,6 +273,8 @@ class Population(_BaselineFirst):
     def _enter(self, individual: Individual, island: int) -> Decision:
         if not individual.is_parent_eligible:
             return Decision("reject", individual.id, _outcome(individual))
+        if individual.confirmed is False:
+            return Decision("reject", individual.id, f"{_show(individual)} not confirmed on fresh seeds")
         before = self._islands[island]
         kept = survivors([*before, individual], self.settings.size, self.settings.elitism, self.direction)
         self._islands[island] = kept

@@ -181,7 +181,11 @@ class _Run:
 
     def close(self) -> None:
         self._sel.close()
-        for fd in [*self._fds, self._pidfd]:
+        assert self.proc.stdout is not None
+        # The stdout file object owns its descriptor: closing the number behind its back would let the object's
+        # finaliser close it again later, when another thread's candidate may have been given the same number.
+        self.proc.stdout.close()
+        for fd in [*(fd for fd, name in self._fds.items() if name != "out"), self._pidfd]:
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)

@@ -34,7 +34,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _search(root: Path) -> int:
-    coordinator = Coordinator(root)
+    coordinator = Coordinator(root, on_notice=lambda line: print(line, file=sys.stderr))
     print(coordinator.operators.notice, file=sys.stderr)
     display = ProgressDisplay(metric=coordinator.target.metric.name)
     coordinator.on_progress = display
@@ -79,6 +79,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     for individual in individuals:
         counts[individual.status] = counts.get(individual.status, 0) + 1
     print(f"{paths.root}: {len(individuals)} individuals: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    used, saved = sum(i.budget_seconds for i in individuals), sum(i.saved_seconds for i in individuals)
+    print(
+        f"training: {used:,.0f} budget seconds used"
+        + (f", {saved:,.0f} saved by early termination ({100 * saved / (used + saved):.0f}%)" if saved else "")
+    )
     ranked = sorted((i for i in individuals if i.is_parent_eligible), key=lambda i: rank_key(i, direction))
     print("top:")
     for individual in ranked[: args.top]:

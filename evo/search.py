@@ -15,19 +15,24 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from evo.calibrate import run_noise_model
 from evo.config import RunConfig, dump_config, eval_settings, llm_config, load_config
 from evo.errors import EvoError
-from evo.evaluator import evaluate
+from evo.evaluator import EvalSettings, evaluate
+from evo.guards import Confirmation, monitor_for, needs_confirmation
 from evo.mode import BASELINE, CROSSOVER, Decision, Job, Mode, job_rng
 from evo.modes import make_mode
+from evo.noise import NoiseModel
 from evo.operator import Attempt, Context, Parent, Proposal
 from evo.operator_setup import Operators, make_operators
 from evo.proctree import kill_marked
-from evo.result import EvalResult
+from evo.result import EvalResult, Status
 from evo.results_tsv import write_results_tsv
+from evo.sprt import CurveTest
 from evo.target import load_target
 from population.individual import Individual, format_id
 from population.ledger import Ledger
@@ -65,6 +70,19 @@ class Outcome:
     coordinator_seconds: float  # the coordinator's own work this session: git, ledger, selection, operators' setup
 
 
+@dataclass
+class Work:
+    """What is in flight: the workers, each future's (kind, job, data) with kind propose, eval or confirm, and the
+    free slots (an eval or a confirmation pair holds one; a proposal is counted against them)."""
+
+    pool: ThreadPoolExecutor
+    pending: dict[Future, tuple[str, Job, Any]] = field(default_factory=dict)
+    free: list[int] = field(default_factory=list)
+
+    def submit(self, task: tuple[str, Job, Any], fn: Callable[..., Any], *args: Any) -> None:
+        self.pending[self.pool.submit(fn, *args)] = task
+
+
 class RunPaths:
     """Where things live in `runs/<name>/`."""
 
@@ -92,7 +110,12 @@ def start(config: RunConfig) -> Path:
 
 
 class Coordinator:
-    def __init__(self, root: Path, on_progress: Callable[[Progress], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
         self.paths = RunPaths(root)
         if not self.paths.config.is_file():
             raise EvoError(f"{root} is not a run directory (no config.yaml)")
@@ -103,6 +126,9 @@ class Coordinator:
         self.store = GitStore(self.paths.git, self.target.editable)
         self.operators: Operators = make_operators(llm_config(self.config, root), root)
         self.on_progress = on_progress or (lambda progress: None)
+        self.on_notice = on_notice or (lambda line: None)
+        self.noise: NoiseModel | None = None  # the calibrated noise model, when early stop or confirmation is on
+        self.untold: set[str] = set()  # recovered individuals not yet told: nothing new is asked until they are
         self._check_target()
         self.run_id = self.ledger.get_meta("run_id") or secrets.token_hex(8)
         self.ledger.set_meta("run_id", self.run_id)
@@ -113,6 +139,18 @@ class Coordinator:
         self.elapsed_before = float(self.ledger.get_meta("elapsed", 0.0))
         self.cost_before = float(self.ledger.get_meta("llm_cost", 0.0))  # earlier sessions' LLM spend
         self.failed_in_a_row = 0
+
+    def _noise_model(self) -> NoiseModel:
+        """The run's noise model: saved in the run, stored (calibration.file), cached, or measured now on the slots."""
+        calibration = self.config.calibration
+        slots = [self._settings(slot) for slot in range(self.config.slots.count)]
+        if not (self.paths.root / "noise.json").is_file() and calibration.file is None:
+            self.on_notice(f"calibrating the noise model: the baseline on {calibration.runs} seeds (or the cache's)")
+        stored = Path(calibration.file).expanduser() if calibration.file is not None else None
+        model, source = run_noise_model(self.target, slots, calibration.runs, stored, self.paths.root)
+        self.ledger.event("noise_model", source=source, summary=model.summary())
+        self.on_notice(f"noise model from {source}: {model.summary()}")
+        return model
 
     def _check_target(self) -> None:
         recorded = self.ledger.get_meta("target_locked")
@@ -136,32 +174,32 @@ class Coordinator:
         if killed:
             self.ledger.event("resume", killed_strays=killed)
         self._drop_orphan_commits()
+        if self.config.early_stop.enabled or self.config.confirm.enabled:
+            self.noise = self._noise_model()
         mode = make_mode(self.config, self.direction)
         finished = [i for i in self.individuals.values() if i.is_finished]
         for individual in sorted(finished, key=lambda i: (i.finished or 0.0, int(i.id))):  # in the order they arrived
             self._decide(mode, self._job_of(individual), individual, replaying=True)
         slots = self.config.slots.count
-        free = list(range(slots))
-        pending: dict[Future, tuple[str, Job, object]] = {}
         next_number = max((int(i) for i in self.individuals), default=-1) + 1
         with ThreadPoolExecutor(max_workers=2 * slots) as pool:
+            work = Work(pool, free=list(range(slots)))
+            pending = work.pending
             # Killed mid-evaluation: evaluate again, and ask nothing new until these are told (a ratchet has one
             # job out at a time, and the rebuilt mode never handed these out).
             for individual in [i for i in self.individuals.values() if not i.is_finished]:
-                slot = free.pop(0)
-                job = self._job_of(individual)
-                pending[self._submit_eval(pool, individual, slot)] = ("recover", job, (individual, slot))
+                self.untold.add(individual.id)
+                self._submit_eval(work, self._job_of(individual), individual, mode)
             stop = ""
             resumed = time.perf_counter()
             while True:
-                recovering = any(kind == "recover" for kind, *_ in pending.values())
-                while not recovering:  # fill every free slot (a proposal holds one) until the mode waits or we stop
+                while not self.untold:  # fill every free slot (a proposal holds one) until the mode waits or we stop
                     stop = self._stop_reason(mode, pending)  # not latched: a failed proposal frees its count
                     proposing = sum(kind == "propose" for kind, *_ in pending.values())
-                    job = None if stop or len(free) <= proposing else mode.ask(next_number)
+                    job = None if stop or len(work.free) <= proposing else mode.ask(next_number)
                     if job is None:
                         break
-                    pending[self._submit_propose(pool, job, next_number)] = ("propose", job, next_number)
+                    self._submit_propose(work, job, next_number)
                     next_number += 1
                 if not pending:
                     break
@@ -171,11 +209,15 @@ class Coordinator:
                 for future in done:
                     kind, job, data = pending.pop(future)
                     if kind == "propose":
-                        self._proposed(pool, pending, free, mode, job, data, future.result())
+                        self._proposed(work, mode, job, data, future.result())
+                    elif kind == "eval":
+                        individual, slot, watch = data
+                        work.free.append(slot)
+                        self._evaluated(work, mode, job, individual, future.result(), watch)
                     else:
-                        individual, slot = data
-                        free.append(slot)
-                        self._evaluated(mode, job, individual, future.result())
+                        confirmation, slot = data
+                        work.free.append(slot)
+                        self._confirm_pair(work, mode, confirmation, future.result())
                     self._report(mode, pending)
         return Outcome(
             self.paths.root,
@@ -188,25 +230,18 @@ class Coordinator:
         )
 
     # ---------------------------------------------------------------------------------------------------------------
-    def _submit_propose(self, pool: ThreadPoolExecutor, job: Job, number: int) -> Future:
+    def _submit_propose(self, work: Work, job: Job, number: int) -> None:
+        task = ("propose", job, number)
         if job.kind == BASELINE:
             code = {name: (self.target.root / name).read_text() for name in self.target.editable}
-            return pool.submit(lambda: Proposal(code, "baseline", operator="baseline"))
+            work.submit(task, lambda: Proposal(code, "baseline", operator="baseline"))
+            return
         parents = [Parent(p.id, self.store.code(p.commit), p.metric, p.status, p.description) for p in job.parents]
         operator = self.operators.crossover if job.kind == CROSSOVER else self.operators.mutation
         context = self._context(job, job_rng(self.config.seed, number).getrandbits(32))
-        return pool.submit(operator.propose, parents, context)
+        work.submit(task, operator.propose, parents, context)
 
-    def _proposed(
-        self,
-        pool: ThreadPoolExecutor,
-        pending: dict,
-        free: list[int],
-        mode: Mode,
-        job: Job,
-        number: int,
-        proposal: Proposal,
-    ) -> None:
+    def _proposed(self, work: Work, mode: Mode, job: Job, number: int, proposal: Proposal) -> None:
         if not proposal.ok:
             self.failed_in_a_row += 1
             self.ledger.event(
@@ -248,26 +283,147 @@ class Coordinator:
         )
         self.ledger.add(individual)
         self.individuals[ident] = individual
-        slot = free.pop(0)
-        pending[self._submit_eval(pool, individual, slot)] = ("eval", job, (individual, slot))
+        self._submit_eval(work, job, individual, mode)
 
-    def _submit_eval(self, pool: ThreadPoolExecutor, individual: Individual, slot: int) -> Future:
-        code = self.store.code(individual.commit)
+    def _settings(self, slot: int, seed: int | None = None) -> EvalSettings:
         settings = replace(eval_settings(self.config, slot), marks={RUN_MARK: self.run_id})
+        return settings if seed is None else replace(settings, seed=seed)
+
+    def _submit_eval(self, work: Work, job: Job, individual: Individual, mode: Mode) -> None:
+        code = self.store.code(individual.commit)
         workdir = self.paths.individuals / individual.id
         if workdir.exists():  # a previous session died while evaluating it
             shutil.rmtree(workdir)
-        return pool.submit(evaluate, self.target, code, workdir, settings)
+        watch = monitor_for(
+            job, mode.best(), self.config.early_stop, self.noise, self.config.budget.seconds, self.direction
+        )
+        monitor = watch[0] if watch else None
+        slot = work.free.pop(0)
+        work.submit(
+            ("eval", job, (individual, slot, watch)),
+            evaluate,
+            self.target,
+            code,
+            workdir,
+            self._settings(slot),
+            monitor,
+        )
 
-    def _evaluated(self, mode: Mode, job: Job, individual: Individual, result: EvalResult) -> None:
+    def _evaluated(
+        self,
+        work: Work,
+        mode: Mode,
+        job: Job,
+        individual: Individual,
+        result: EvalResult,
+        watch: tuple[CurveTest, Individual] | None,
+    ) -> None:
         shutil.rmtree(self.paths.individuals / individual.id / "workspace", ignore_errors=True)
         finished = individual.with_result(result, finished=time.time())
-        if result.curve and result.status.value == "pruned":
-            finished = replace(finished, budget_seconds=individual.budget_seconds + result.curve[-1][0])
+        if result.status is Status.PRUNED and watch is not None:
+            test, reference = watch
+            used = result.curve[-1][0] if result.curve else 0.0
+            saved = max(0.0, result.budget - used)
+            finished = replace(
+                finished,
+                budget_seconds=individual.budget_seconds + used,
+                saved_seconds=individual.saved_seconds + saved,
+            )
+            self.ledger.event(
+                "pruned",
+                individual=individual.id,
+                reference=reference.id,
+                fraction=test.stopped_at,
+                llr=test.llr,
+                used_seconds=used,
+                saved_seconds=saved,
+            )
+        best = mode.best()
+        if (
+            self.noise is not None
+            and best is not None
+            and needs_confirmation(finished, best, self.config.confirm, self.direction)
+        ):
+            self.ledger.add_evaluation(individual.id, result, started=individual.started, finished=finished.finished)
+            confirmation = Confirmation.start(
+                job, finished, best, self.config.confirm, self.noise, self.direction, self.config.seed
+            )
+            self._submit_pair(work, confirmation)
+            return
         self.ledger.finish(finished, result, started=individual.started)
+        self._told(mode, job, finished)
+
+    def _told(self, mode: Mode, job: Job, finished: Individual) -> None:
         self.individuals[finished.id] = finished
+        self.untold.discard(finished.id)
         self._decide(mode, job, finished, replaying=False)
         self._learn()
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def _submit_pair(self, work: Work, confirmation: Confirmation) -> None:
+        """One confirmation pair: the incumbent, then the child, on the same fresh seed, in one slot."""
+        slot = work.free.pop(0)
+        seed = confirmation.next_seed()
+        settings = self._settings(slot, seed)
+        runs = []
+        for individual in (confirmation.incumbent, confirmation.child):
+            workdir = self.paths.individuals / confirmation.child.id / f"confirm-{seed}-{individual.id}"
+            if workdir.exists():
+                shutil.rmtree(workdir)
+            runs.append((self.store.code(individual.commit), workdir))
+
+        def pair() -> tuple[EvalResult, EvalResult]:
+            results = tuple(evaluate(self.target, code, workdir, settings) for code, workdir in runs)
+            for _, workdir in runs:
+                shutil.rmtree(workdir / "workspace", ignore_errors=True)
+            return results  # type: ignore[return-value]
+
+        work.submit(("confirm", confirmation.job, (confirmation, slot)), pair)
+
+    def _confirm_pair(
+        self, work: Work, mode: Mode, confirmation: Confirmation, results: tuple[EvalResult, EvalResult]
+    ) -> None:
+        """Record a pair's two evaluations, feed the test, and tell the mode once it has decided."""
+        now = time.time()
+        incumbent = self.individuals[confirmation.incumbent.id]
+        for result, individual in zip(results, (incumbent, confirmation.child), strict=True):
+            self.ledger.add_evaluation(individual.id, result, finished=now)
+        incumbent = replace(
+            incumbent,
+            seeds=(*incumbent.seeds, results[0].seed),
+            budget_seconds=incumbent.budget_seconds + results[0].budget,
+            wall_seconds=incumbent.wall_seconds + results[0].wall_seconds,
+        )
+        self.ledger.update(incumbent)
+        self.individuals[incumbent.id] = incumbent
+        child = confirmation.child
+        confirmation.child = replace(
+            child,
+            seeds=(*child.seeds, results[1].seed),
+            budget_seconds=child.budget_seconds + results[1].budget,
+            wall_seconds=child.wall_seconds + results[1].wall_seconds,
+        )
+        failed = [f"{r.status.value}: {r.reason}" for r in results if r.status is not Status.OK or r.metric is None]
+        if failed:
+            verdict: bool | None = False
+            detail = f"a re-evaluation failed ({failed[0]})"
+        else:
+            assert results[0].metric is not None and results[1].metric is not None
+            verdict = confirmation.test.add(results[0].metric, results[1].metric)
+            detail = confirmation.test.summary()
+        if verdict is None:
+            self._submit_pair(work, confirmation)
+            return
+        final = replace(confirmation.child, confirmed=verdict, finished=now)
+        self.ledger.event(
+            "confirmed" if verdict else "not_confirmed",
+            individual=final.id,
+            incumbent=incumbent.id,
+            detail=detail,
+            gains=confirmation.test.gains,
+        )
+        self.ledger.update(final)
+        self._told(mode, confirmation.job, final)
 
     def _decide(self, mode: Mode, job: Job, individual: Individual, replaying: bool) -> None:
         decisions: list[Decision] = mode.tell(job, individual)
@@ -391,7 +547,7 @@ class Coordinator:
         if self.operators.spend.total.calls:
             self.ledger.set_meta("llm_cost", self._llm_cost())
         usage = self.operators.spend.total
-        running = sum(kind in ("eval", "recover") for kind, *_ in pending.values())
+        running = sum(kind in ("eval", "confirm") for kind, *_ in pending.values())
         finished = [i for i in self.individuals.values() if i.is_finished]
         last = max(finished, key=lambda i: i.finished or 0.0, default=None)
         self.on_progress(

@@ -40,7 +40,9 @@ class Individual:
     summary: dict[str, Any] = field(default_factory=dict, hash=False)  # every `key: value` of the summary block
     curve: tuple[tuple[float, float], ...] = ()  # (seconds on the budget clock, progress value)
     seeds: tuple[int, ...] = ()  # the seed of each evaluation
-    budget_seconds: float = 0.0  # budget seconds used
+    budget_seconds: float = 0.0  # budget seconds used, re-evaluations included
+    saved_seconds: float = 0.0  # budget seconds early termination saved (the budget minus where it stopped)
+    confirmed: bool | None = None  # the confirmation test's verdict on a would-be new best (None: not tested)
     wall_seconds: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -62,6 +64,8 @@ class Individual:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if self.metric is not None:
             object.__setattr__(self, "metric", float(self.metric))
+        if self.confirmed is not None:
+            object.__setattr__(self, "confirmed", bool(self.confirmed))
 
     @property
     def is_finished(self) -> bool:

@@ -21,14 +21,15 @@ from typing import Any
 from evo.errors import EvoError
 from population.individual import STATUSES, Individual, format_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS individuals (
     id TEXT PRIMARY KEY, parents TEXT NOT NULL, operator TEXT NOT NULL, model TEXT, "commit" TEXT NOT NULL,
     description TEXT NOT NULL, rationale TEXT NOT NULL, status TEXT NOT NULL, metric REAL, summary TEXT NOT NULL,
-    curve TEXT NOT NULL, seeds TEXT NOT NULL, budget_seconds REAL NOT NULL, wall_seconds REAL NOT NULL,
+    curve TEXT NOT NULL, seeds TEXT NOT NULL, budget_seconds REAL NOT NULL, saved_seconds REAL NOT NULL DEFAULT 0,
+    confirmed INTEGER, wall_seconds REAL NOT NULL,
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL NOT NULL, island INTEGER NOT NULL,
     created REAL, started REAL, finished REAL, reason TEXT NOT NULL
 );
@@ -46,7 +47,7 @@ CREATE INDEX IF NOT EXISTS events_kind ON events (kind);
 """
 
 _JSON_FIELDS = ("parents", "summary", "curve", "seeds")  # stored as JSON text
-_REAL_FIELDS = ("metric", "budget_seconds", "wall_seconds", "cost", "created", "started", "finished")
+_REAL_FIELDS = ("metric", "budget_seconds", "saved_seconds", "wall_seconds", "cost", "created", "started", "finished")
 _COLUMNS = tuple(f.name for f in fields(Individual))
 _QUOTED = ", ".join(f'"{name}"' for name in _COLUMNS)  # "commit" is an SQL keyword
 
@@ -119,6 +120,8 @@ class Ledger:
                     f"{self.path}: ledger schema {version} was written by a newer evo (this one reads up to "
                     f"{SCHEMA_VERSION}); upgrade evo to open it"
                 )
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
@@ -129,6 +132,15 @@ class Ledger:
                 insert = "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)"
                 db.execute(insert, ("schema_version", _dumps(SCHEMA_VERSION)))
                 db.execute(insert, ("created", _dumps(time.time())))
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older ledger up to this schema in one transaction (2 added early termination's saved seconds
+        and the confirmation verdict)."""
+        with self._write() as db:
+            if version < 2:
+                db.execute("ALTER TABLE individuals ADD COLUMN saved_seconds REAL NOT NULL DEFAULT 0")
+                db.execute("ALTER TABLE individuals ADD COLUMN confirmed INTEGER")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (_dumps(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self._lock:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -264,3 +266,17 @@ def test_the_workspace_and_the_target_are_separate(make_target: Make, quick: Eva
     assert (tmp_path / "run" / "workspace" / "out.txt").exists()
     assert not (target.root / "out.txt").exists()
     assert os.path.getsize(target.root / "train.py") > 100  # the original editable file is untouched
+
+
+def test_many_candidates_in_threads_never_lose_a_descriptor(make_target: Make, quick: EvalSettings, tmp_path: Path):
+    """Regression: closing a candidate's stdout by number let the file object's finaliser close it a second time,
+    after another thread's candidate had been given the same number (EBADF/EINVAL in the other's selector)."""
+    target = make_target('print("step 1 (50.0%) | loss: 1.0")\nprint("---")\nprint("val_bpb: 1.0")\n')
+
+    def one(i: int) -> str:
+        result = evaluate(target, None, tmp_path / f"run{i}", quick)
+        gc.collect()  # finalise the dead candidates' file objects while others are running
+        return result.status.value
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(160))) == ["ok"] * 160

@@ -1,0 +1,384 @@
+"""Early-termination rules replayed offline on real learning curves of the default target.
+
+`python -m benchmarks.sprt_replay collect` trains two corpora of variants of target/train.py, several seeds each, and
+writes their curves to benchmarks/data/sprt_curves.json (the same format takes curves from a GPU machine):
+- wide: variants of the untuned baseline that differ in size and learning rate, as early in a search;
+- near-tie: small perturbations of one good parent, as late in a search, where curves cross and noise decides.
+
+`python -m benchmarks.sprt_replay` replays every stopping rule on both corpora: evo's SPRT (and two ablations), and
+Optuna's MedianPruner, PercentilePruner, SuccessiveHalvingPruner, HyperbandPruner and WilcoxonPruner through
+ask-and-tell in the same arrival orders. Each candidate is judged against its parent run on the same seed (evo runs
+every candidate of a search on the run's seed); the SPRT's noise model is fitted to the parent's other seeds. It
+reports, per rule: the share of losing candidates' compute saved (losers: the finished run is worse than the
+parent's), false kills (stopped, though the finished run would have beaten the parent by more than delta), kills of
+any eventual winner, and the decisions made; and writes them to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.results import write_section
+from benchmarks.target_budgets import TUNED, with_constants
+from evo.monitor import Decision
+from evo.noise import GRID, NoiseModel, fit_noise, resample
+from evo.sprt import CurveTest, SprtSettings
+
+REPO = Path(__file__).resolve().parent.parent
+CURVES = REPO / "benchmarks" / "data" / "sprt_curves.json"
+
+# Each corpus: its parent's constants over target/train.py, then variants as changes over the parent.
+CORPORA: dict[str, dict[str, Any]] = {
+    "wide": {
+        "parent": {},
+        "variants": {
+            "depth 1": {"DEPTH": "1"},
+            "depth 2": {"DEPTH": "2"},
+            "depth 8": {"DEPTH": "8"},
+            "width 64": {"WIDTH": "64"},
+            "width 256": {"WIDTH": "256", "N_HEAD": "8"},
+            "lr 1e-4": {"LR": "1e-4"},
+            "lr 3e-4": {"LR": "3e-4"},
+            "lr 3e-3": {"LR": "3e-3"},
+            "lr 1e-2": {"LR": "1e-2"},
+            "batch 4": {"BATCH_SIZE": "4"},
+            "batch 64": {"BATCH_SIZE": "64"},
+            "muon": {"OPTIMIZER": '"muon"'},
+        },
+    },
+    "near-tie": {
+        "parent": TUNED,
+        "variants": {
+            "muon lr 0.016": {"MUON_LR": "0.016"},
+            "muon lr 0.025": {"MUON_LR": "0.025"},
+            "lr 8e-4": {"LR": "8e-4"},
+            "lr 1.25e-3": {"LR": "1.25e-3"},
+            "warmdown 0.2": {"WARMDOWN_FRAC": "0.2"},
+            "warmdown 0.45": {"WARMDOWN_FRAC": "0.45"},
+            "warmup 0": {"WARMUP_FRAC": "0.0"},
+            "warmup 0.05": {"WARMUP_FRAC": "0.05"},
+            "weight decay 0.05": {"WEIGHT_DECAY": "0.05"},
+            "betas 0.9/0.99": {"ADAM_BETAS": "(0.9, 0.99)"},
+            "batch 6": {"BATCH_SIZE": "6"},
+            "batch 12": {"BATCH_SIZE": "12"},
+            "mlp 3": {"MLP_RATIO": "3"},
+            "grad clip 0.5": {"GRAD_CLIP": "0.5"},
+        },
+    },
+}
+
+
+def collect(budget: float, seeds: int, parent_seeds: int, corpus: str, workers: int, out: Path) -> None:
+    """Train every variant of both corpora for `seeds` seeds (the parents for `parent_seeds`) and write the curves.
+    Each run is saved as it finishes and runs already in `out` are skipped, so an interrupted collection resumes."""
+    from evo.evaluator import EvalSettings, evaluate
+    from evo.target import load_target
+
+    target = load_target(REPO / "target")
+    source = (REPO / "target" / "train.py").read_text()
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    data = json.loads(out.read_text()) if out.is_file() else {"meta": {}, "runs": []}
+    data["meta"] = {
+        "target": "target",
+        "corpus": corpus,
+        "budget": budget,
+        "clock": "cpu",
+        "device": "cpu",
+        "threads": threads,
+        "metric": "val_bpb",
+        "direction": "minimize",
+        "parents": {name: spec["parent"] for name, spec in CORPORA.items()},
+    }
+    done = {(run["corpus"], run["variant"], run["seed"]) for run in data["runs"]}
+    jobs = []
+    for name, spec in CORPORA.items():
+        parent = with_constants(source, spec["parent"])
+        jobs += [(name, "parent", {}, parent, s) for s in range(parent_seeds)]
+        for variant, changes in spec["variants"].items():
+            jobs += [(name, variant, changes, with_constants(parent, changes), s) for s in range(seeds)]
+    jobs = [job for job in jobs if (job[0], job[1], job[4]) not in done]
+    lock = threading.Lock()
+
+    def run(job: tuple[str, str, dict[str, str], str, int], tmp: Path) -> None:
+        name, variant, changes, code, seed = job
+        settings = EvalSettings(
+            budget=budget, clock="cpu", seed=seed, threads=threads, device="cpu", env={"EVO_CORPUS": corpus}
+        )
+        result = evaluate(target, {"train.py": code}, tmp / f"{name}-{variant}-{seed}".replace(" ", "_"), settings)
+        print(f"{name:9} {variant:18} seed {seed}: {result.status.value} {result.metric}", flush=True)
+        record = {
+            "corpus": name,
+            "variant": variant,
+            "changes": changes,
+            "seed": seed,
+            "status": result.status.value,
+            "metric": result.metric,
+            "curve": [list(point) for point in result.curve],
+        }
+        with lock:
+            data["runs"].append(record)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp_out = out.with_name(out.name + ".tmp")
+            tmp_out.write_text(json.dumps(data, indent=1) + "\n")
+            tmp_out.replace(out)
+
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda job: run(job, Path(tmp)), jobs))
+    print(f"{out}: {len(data['runs'])} curves")
+
+
+# ------------------------------------------------------------------------------------------------------ replay
+
+
+@dataclass(frozen=True)
+class Candidate:
+    variant: str
+    seed: int
+    curve: tuple[tuple[float, float], ...]
+    metric: float
+    reference: dict[str, Any]  # the parent's run on the same seed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    stopped_at: float | None  # fraction of the budget where the rule stopped it; None: ran to the end
+
+
+@dataclass
+class Tally:
+    """One rule on one corpus, summed over arrival orders."""
+
+    candidates: int = 0
+    losers: int = 0
+    loser_compute_saved: float = 0.0  # in whole budgets
+    winners: int = 0
+    winners_killed: int = 0
+    clear_winners: int = 0  # beat the parent by more than delta
+    false_kills: int = 0
+    stops: int = 0
+    stop_fractions: list[float] = field(default_factory=list)
+
+    def add(self, candidate: Candidate, verdict: Verdict, delta: float) -> None:
+        gain = candidate.reference["metric"] - candidate.metric
+        stopped = verdict.stopped_at is not None
+        self.candidates += 1
+        self.stops += stopped
+        if stopped:
+            self.stop_fractions.append(float(verdict.stopped_at))  # type: ignore[arg-type]
+        if gain < 0:
+            self.losers += 1
+            self.loser_compute_saved += 1 - verdict.stopped_at if stopped else 0.0  # type: ignore[operator]
+        else:
+            self.winners += 1
+            self.winners_killed += stopped
+        if gain > delta:
+            self.clear_winners += 1
+            self.false_kills += stopped
+
+    def row(self, name: str) -> list[str]:
+        def pct(part: float, whole: float) -> str:
+            return f"{100 * part / whole:.1f}%" if whole else "-"
+
+        median = f"{np.median(self.stop_fractions):.2f}" if self.stop_fractions else "-"
+        return [
+            name,
+            pct(self.loser_compute_saved, self.losers),
+            pct(self.false_kills, self.clear_winners),
+            pct(self.winners_killed, self.winners),
+            pct(self.stops, self.candidates),
+            median,
+        ]
+
+
+def load_corpus(data: dict[str, Any], name: str) -> tuple[list[Candidate], dict[int, dict[str, Any]], int]:
+    """A corpus's finished candidates (each with its same-seed parent run), its parent runs by seed, and how many
+    candidate runs failed (excluded: a crash ends early anyway)."""
+    runs = [run for run in data["runs"] if run["corpus"] == name]
+    parents = {run["seed"]: run for run in runs if run["variant"] == "parent" and run["status"] == "ok"}
+    candidates, failed = [], 0
+    for run in runs:
+        if run["variant"] == "parent":
+            continue
+        if run["status"] != "ok" or run["seed"] not in parents or len(run["curve"]) < 2:
+            failed += 1
+            continue
+        curve = tuple((float(t), float(v)) for t, v in run["curve"])
+        candidates.append(Candidate(run["variant"], run["seed"], curve, float(run["metric"]), parents[run["seed"]]))
+    return candidates, parents, failed
+
+
+def noise_without(parents: dict[int, dict[str, Any]], seed: int, budget: float) -> NoiseModel:
+    """The noise model fitted to every parent run but the one the candidate is compared with (leave one out)."""
+    others = [run for s, run in sorted(parents.items()) if s != seed]
+    return fit_noise(
+        [run["curve"] for run in others], [run["metric"] for run in others], [r["seed"] for r in others], budget
+    )
+
+
+@dataclass(frozen=True)
+class SprtRule:
+    name: str
+    settings: SprtSettings
+    warmup: float = 0.1
+    catch_up: float = 0.0
+    independent: bool = False  # ablation: pretend the curve's points are independent
+    margin: float = 0.0
+
+    def judge(self, candidate: Candidate, noise: NoiseModel, budget: float) -> Verdict:
+        if self.independent:
+            noise = replace(noise, persistent=0.0, phi=0.0)
+        test = CurveTest(
+            candidate.reference["curve"], noise, self.settings, budget, self.warmup, self.catch_up, self.margin
+        )
+        for t, value in candidate.curve:
+            if test.update(t, value) is Decision.STOP:
+                return Verdict(test.stopped_at)
+        return Verdict(None)
+
+
+def optuna_pruners(warmup_steps: int) -> dict[str, Any]:
+    import optuna
+
+    return {
+        "MedianPruner": optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=warmup_steps),
+        "PercentilePruner(25)": optuna.pruners.PercentilePruner(25.0, n_startup_trials=1, n_warmup_steps=warmup_steps),
+        "SuccessiveHalvingPruner": optuna.pruners.SuccessiveHalvingPruner(),
+        "HyperbandPruner": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=GRID),
+        "WilcoxonPruner": optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=warmup_steps),
+    }
+
+
+def optuna_verdicts(
+    pruner: Any, order: list[Candidate], parents: dict[int, dict[str, Any]], budget: float
+) -> list[Verdict]:
+    """Replay one arrival order through Optuna's ask-and-tell: the parent's runs first (complete), then the
+    candidates, each reporting its curve at the same grid of budget fractions, pruned when the pruner says so."""
+    import optuna
+
+    study = optuna.create_study(direction="minimize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+    fractions = np.arange(1, GRID + 1) / GRID
+
+    def run(curve: Any, metric: float) -> Verdict:
+        trial = study.ask()
+        for step, value in enumerate(resample(curve, budget, fractions), 1):
+            trial.report(float(value), step)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                return Verdict(step / GRID)
+        study.tell(trial, metric)
+        return Verdict(None)
+
+    for parent in parents.values():
+        run(parent["curve"], parent["metric"])
+    return [run(candidate.curve, candidate.metric) for candidate in order]
+
+
+def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    budget = float(data["meta"]["budget"])
+    settings = SprtSettings(alpha=alpha, delta=2.0)  # evo's early_stop defaults: delta 2 noise units, warm-up 0.1
+    rules = [
+        SprtRule("evo SPRT (defaults: delta 2, warm-up 0.1)", settings),
+        SprtRule("evo SPRT, delta 1, warm-up 0.2", replace(settings, delta=1.0), warmup=0.2),
+        SprtRule("evo SPRT, margin = delta (stop unless it can still win by delta)", settings, margin=2.0),
+        SprtRule("evo SPRT, catch-up 0.2", settings, catch_up=0.2),
+        SprtRule("evo SPRT, points taken as independent (ablation)", settings, independent=True),
+    ]
+    unit = SprtSettings(delta=1.0)  # false kills: winners by more than one noise unit
+    report: dict[str, Any] = {}
+    for name in sorted({run["corpus"] for run in data["runs"]}, key=["wide", "near-tie"].index):
+        candidates, parents, failed = load_corpus(data, name)
+        models = {seed: noise_without(parents, seed, budget) for seed in parents}
+        delta = float(np.mean([unit.in_metric_units(model) for model in models.values()]))
+        tallies: dict[str, Tally] = {}
+        for rule in rules:
+            tally = tallies.setdefault(rule.name, Tally())
+            for candidate in candidates:
+                tally.add(candidate, rule.judge(candidate, models[candidate.seed], budget), delta)
+        rng = random.Random(0)
+        for _ in range(orders):
+            order = rng.sample(candidates, len(candidates))
+            for label, pruner in optuna_pruners(int(0.1 * GRID)).items():
+                tally = tallies.setdefault(label, Tally())
+                for candidate, verdict in zip(order, optuna_verdicts(pruner, order, parents, budget), strict=True):
+                    tally.add(candidate, verdict, delta)
+        gains = [c.reference["metric"] - c.metric for c in candidates]
+        report[name] = {
+            "candidates": len(candidates),
+            "failed": failed,
+            "variants": len({c.variant for c in candidates}),
+            "delta": delta,
+            "losers": sum(g < 0 for g in gains),
+            "clear_winners": sum(g > delta for g in gains),
+            "tallies": tallies,
+        }
+    return report
+
+
+def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: float) -> str:
+    meta = data["meta"]
+    lines = [
+        f"Curves: `{CURVES.relative_to(REPO)}`, the default target on its `{meta['corpus']}` corpus, "
+        f"{meta['budget']:g} s budget ({meta['clock']} clock, {meta['device']}). Each candidate is judged against its "
+        f"parent's run on the same seed; SPRT at alpha = {alpha} (one-sided), delta in noise units (the parent's "
+        f"seed-to-seed sd of {meta['metric']}; false kills count winners by more than one unit), noise model "
+        "fitted to the parent's other seeds. Optuna pruners see the parent's runs first, then the candidates in "
+        f"{orders} random arrival orders (the same orders for every pruner; rates summed over them); warm-up 10% "
+        "where a pruner has one.",
+        "",
+    ]
+    for name, corpus in report.items():
+        lines += [
+            f"**{name}** corpus: {corpus['candidates']} candidate runs ({corpus['variants']} variants; "
+            f"{corpus['failed']} failed runs excluded), {corpus['losers']} losers, {corpus['clear_winners']} beat the "
+            f"parent by more than delta = {corpus['delta']:.4f}.",
+            "",
+            "| rule | losers' compute saved | false kills (winners by > delta) | winners killed (any margin) "
+            "| stopped | median stop (fraction) |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += ["| " + " | ".join(tally.row(rule)) + " |" for rule, tally in corpus["tallies"].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    grab = sub.add_parser("collect", help="train the corpora and write their curves")
+    grab.add_argument("--budget", type=float, default=20.0, help="CPU seconds per run")
+    grab.add_argument("--seeds", type=int, default=3, help="seeds per variant")
+    grab.add_argument("--parent-seeds", type=int, default=6, help="seeds of each corpus's parent")
+    grab.add_argument("--corpus", default="pystdlib")
+    grab.add_argument("--workers", type=int, default=2, help="runs at the same time")
+    grab.add_argument("--out", type=Path, default=CURVES)
+    parser.add_argument("--curves", type=Path, default=CURVES, help="the corpora to replay")
+    parser.add_argument("--orders", type=int, default=10, help="arrival orders for the Optuna pruners")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args()
+    if args.command == "collect":
+        collect(args.budget, args.seeds, args.parent_seeds, args.corpus, args.workers, args.out)
+        return
+    data = json.loads(args.curves.read_text())
+    body = render(replay(data, args.orders, args.alpha), data, args.orders, args.alpha)
+    print(body)
+    if not args.no_write:
+        write_section("sprt_replay", "Early termination replayed on real curves: evo's SPRT vs Optuna's pruners", body)
+
+
+if __name__ == "__main__":
+    main()

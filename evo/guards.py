@@ -1,0 +1,86 @@
+"""The coordinator's use of the sequential tests (evo.sprt): which curve a candidate is watched against, and when
+a would-be new best must first be confirmed on fresh seeds.
+
+Confirmation re-runs the child and the best it would displace on the same fresh seed, one pair per job, until the
+paired test decides; the seeds are a pure function of the run seed, the child and the pair's number, so a resumed
+run draws the same ones.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from evo.config import ConfirmConfig, EarlyStopConfig, TestConfig
+from evo.mode import Job
+from evo.noise import NoiseModel
+from evo.sprt import CurveTest, PairedTest, SprtSettings
+from population.individual import Individual, rank_key
+
+
+def test_settings(config: TestConfig) -> SprtSettings:
+    return SprtSettings(config.alpha, getattr(config, "beta", 0.2), config.delta, config.delta_units)
+
+
+def monitor_for(
+    job: Job,
+    best: Individual | None,
+    early_stop: EarlyStopConfig,
+    noise: NoiseModel | None,
+    budget: float,
+    direction: str,
+) -> tuple[CurveTest, Individual] | None:
+    """The early-termination test for a job's child and the individual whose curve it is compared with: the better
+    parent's, or the best so far's (`early_stop.reference`). None when off or when no curve is there to compare."""
+    if not early_stop.enabled or noise is None:
+        return None
+    candidates = job.parents if early_stop.reference == "parent" else (best,) if best is not None else ()
+    eligible = [p for p in candidates if p.is_parent_eligible and len(p.curve) >= 2]
+    if not eligible:
+        return None
+    reference = min(eligible, key=lambda p: rank_key(p, direction))
+    margin = early_stop.margin if early_stop.delta_units == "noise" else early_stop.margin / noise.final_sd
+    settings = test_settings(early_stop)
+    test = CurveTest(reference.curve, noise, settings, budget, early_stop.warmup, early_stop.catch_up, margin)
+    return test, reference
+
+
+def needs_confirmation(individual: Individual, best: Individual | None, confirm: ConfirmConfig, direction: str) -> bool:
+    return (
+        confirm.enabled
+        and best is not None
+        and individual.is_parent_eligible
+        and individual.better_than(best, direction)
+    )
+
+
+@dataclass
+class Confirmation:
+    """A child waiting for its verdict: the best it would displace, the test, and the pairs run so far."""
+
+    job: Job
+    child: Individual  # as evaluated (not yet told to the mode): re-evaluations add to its seeds and seconds
+    incumbent: Individual
+    test: PairedTest
+    run_seed: int
+    failures: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls,
+        job: Job,
+        child: Individual,
+        incumbent: Individual,
+        confirm: ConfirmConfig,
+        noise: NoiseModel,
+        direction: str,
+        run_seed: int,
+    ) -> Confirmation:
+        test = PairedTest(noise, test_settings(confirm), confirm.max_pairs, direction)
+        return cls(job, child, incumbent, test, run_seed)
+
+    def next_seed(self) -> int:
+        """The fresh seed of the next pair: never the run's own seed, the same on a resumed run."""
+        number = len(self.test.gains)
+        seed = random.Random(f"{self.run_seed}:{self.child.id}:confirm:{number}").getrandbits(31)
+        return seed if seed != self.run_seed else seed + 1

@@ -1,0 +1,170 @@
+"""The noise model: how much a target's learning curve and final metric move when only the seed changes.
+
+Measured by training the baseline K times (`evo calibrate`), it is what the early-termination test and the
+confirmation test need to tell a real difference from luck. Curves are compared at fractions of the budget, so the
+model holds, per fraction of a fixed grid, the mean and spread of the progress value; the correlation between two
+fractions follows a two-part model fitted to all lags at once:
+
+    corr(f_i, f_j) = w + (1 - w) * phi ** (|f_i - f_j| * GRID)
+
+`w` is the share of a seed's deviation that persists for the whole run (initialisation, data order) and `phi` the
+lag-one correlation of the rest (the smoothed loss's short memory). A test that assumed independent points would
+count one lucky seed's deviation at every point as fresh evidence; this one does not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evo.errors import EvoError
+
+GRID = 50  # fractions 1/GRID .. 1 at which curves are resampled
+MAX_LAG = 10  # lags (in grid steps) the correlation model is fitted to
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    fractions: tuple[float, ...]  # the grid: 1/GRID .. 1
+    mean: tuple[float, ...]  # the baseline's mean progress value at each fraction
+    sd: tuple[float, ...]  # its seed-to-seed standard deviation there
+    autocorr: tuple[float, ...]  # correlation of the deviation at each fraction with the previous one (first: 1)
+    persistent: float  # w: the share of a deviation that lasts the whole run
+    phi: float  # lag-one (one grid step) correlation of the rest
+    final_mean: float  # the final metric's mean over the seeds
+    final_sd: float  # and its standard deviation: one "noise unit" of the metric
+    finals: tuple[float, ...]  # each seed's final metric
+    seeds: tuple[int, ...]
+    budget: float
+    clock: str
+    metric: str
+    direction: str
+
+    @property
+    def runs(self) -> int:
+        return len(self.seeds)
+
+    def sd_at(self, fractions: Sequence[float] | np.ndarray) -> np.ndarray:
+        return np.interp(np.asarray(fractions, dtype=float), self.fractions, self.sd)
+
+    def correlation(self, fractions: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The correlation matrix of the deviations at `fractions` under the two-part model."""
+        f = np.asarray(fractions, dtype=float)
+        lags = np.abs(f[:, None] - f[None, :]) * GRID
+        return self.persistent + (1 - self.persistent) * self.phi**lags
+
+    def covariance(self, fractions: Sequence[float] | np.ndarray) -> np.ndarray:
+        sd = self.sd_at(fractions)
+        return self.correlation(fractions) * np.outer(sd, sd)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NoiseModel:
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        tmp.replace(path)  # atomic: a killed calibration leaves no half-written model
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        mid = self.sd[len(self.sd) // 2]
+        return (
+            f"{self.runs} seeds: final {self.metric} {self.final_mean:.4f} ± {self.final_sd:.4f} (sd); "
+            f"curve sd {mid:.4f} at mid-budget; correlation {self.persistent:.2f} persistent + "
+            f"{1 - self.persistent:.2f} with lag-one {self.phi:.2f}"
+        )
+
+
+def load_noise(path: Path) -> NoiseModel:
+    try:
+        return NoiseModel.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise EvoError(f"noise model {path}: cannot be read ({exc})") from None
+
+
+def resample(curve: Sequence[tuple[float, float]], budget: float, fractions: np.ndarray) -> np.ndarray:
+    """A curve's values at `fractions` of the budget, linearly interpolated (held flat beyond its ends)."""
+    points = np.asarray(curve, dtype=float)
+    return np.interp(fractions * budget, points[:, 0], points[:, 1])
+
+
+def fit_noise(
+    curves: Sequence[Sequence[tuple[float, float]]],
+    finals: Sequence[float],
+    seeds: Sequence[int],
+    budget: float,
+    clock: str = "wall",
+    metric: str = "metric",
+    direction: str = "minimize",
+) -> NoiseModel:
+    """Fit the model to K >= 3 runs of the same code with different seeds (their curves and final metrics)."""
+    if len(curves) < 3 or len(curves) != len(finals):
+        raise EvoError(f"calibration needs at least 3 finished runs with curves, got {len(curves)}")
+    if any(len(curve) < 2 for curve in curves):
+        raise EvoError("calibration: a run printed fewer than 2 progress points; the target's progress pattern?")
+    fractions = np.arange(1, GRID + 1) / GRID
+    values = np.stack([resample(curve, budget, fractions) for curve in curves])
+    mean = values.mean(axis=0)
+    deviations = values - mean
+    sd = _smooth(deviations.std(axis=0, ddof=1))
+    sd = np.maximum(sd, 1e-9 + 1e-6 * np.abs(mean))  # a deterministic stretch must not divide by zero
+    z = deviations / sd
+    autocorr = [1.0] + [_corr(z[:, k - 1], z[:, k]) for k in range(1, GRID)]
+    persistent, phi = _fit_correlation(z)
+    final = np.asarray(finals, dtype=float)
+    return NoiseModel(
+        fractions=tuple(fractions.tolist()),
+        mean=tuple(mean.tolist()),
+        sd=tuple(sd.tolist()),
+        autocorr=tuple(autocorr),
+        persistent=persistent,
+        phi=phi,
+        final_mean=float(final.mean()),
+        final_sd=max(float(final.std(ddof=1)), 1e-9),
+        finals=tuple(final.tolist()),
+        seeds=tuple(int(s) for s in seeds),
+        budget=float(budget),
+        clock=clock,
+        metric=metric,
+        direction=direction,
+    )
+
+
+def _smooth(sd: np.ndarray, half: int = 2) -> np.ndarray:
+    """Root of the variance averaged over neighbouring fractions: a few seeds give a ragged estimate per point."""
+    var = sd**2
+    padded = np.pad(var, half, mode="edge")
+    kernel = np.ones(2 * half + 1) / (2 * half + 1)
+    return np.sqrt(np.convolve(padded, kernel, mode="valid"))
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    denominator = math.sqrt(float(np.sum(a * a) * np.sum(b * b)))
+    return float(np.sum(a * b) / denominator) if denominator > 0 else 1.0
+
+
+def _fit_correlation(z: np.ndarray) -> tuple[float, float]:
+    """Least-squares fit of w and phi to the pooled correlations at lags 1..MAX_LAG, on a grid (robust: no
+    optimiser to diverge)."""
+    lags = np.arange(1, MAX_LAG + 1)
+    observed = np.array([_corr(z[:, :-lag].ravel(), z[:, lag:].ravel()) for lag in lags])
+    best = (math.inf, 0.0, 0.0)
+    for w in np.linspace(0, 0.98, 50):
+        for phi in np.linspace(0, 0.99, 100):
+            model = w + (1 - w) * phi**lags
+            loss = float(np.sum((model - observed) ** 2))
+            if loss < best[0]:
+                best = (loss, float(w), float(phi))
+    return best[1], best[2]

@@ -1,0 +1,107 @@
+"""Early termination and confirmation in real searches on the surrogate target, and `evo calibrate`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.confirmation import trials
+from evo.config import load_config
+from evo.search import Coordinator, start
+from population.ledger import Ledger
+
+from .conftest import REPO
+
+SURROGATE = REPO / "benchmarks" / "surrogate"
+
+
+@pytest.fixture(autouse=True)
+def offline_and_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_saved(tmp_path: Path) -> None:
+    overrides = [
+        f"runs_dir={tmp_path / 'runs'}",
+        f"target={SURROGATE}",
+        "env={EVO_SURROGATE_SECONDS: '2.0'}",  # a progress point every 40 ms
+        "slots.count=2",
+        "stop.evaluations=14",
+        "population.size=4",
+        "early_stop.enabled=true",
+        "early_stop.warmup=0.1",
+        "calibration.runs=3",
+    ]
+    root = start(load_config(REPO / "configs" / "surrogate.yaml", overrides))
+    Coordinator(root).run()
+    assert json.loads((root / "noise.json").read_text())["seeds"] == [1, 2, 3]
+    with Ledger(root / "ledger.sqlite") as ledger:
+        individuals = {i.id: i for i in ledger.all()}
+        pruned_events = {e.data["individual"]: e.data for e in ledger.events("pruned")}
+        assert ledger.events("noise_model")
+    pruned = [i for i in individuals.values() if i.status == "pruned"]
+    assert pruned, "the offline operators' wide mutations include clear losers"
+    for individual in pruned:
+        event = pruned_events[individual.id]
+        stop = event["fraction"]
+        assert 0.1 <= stop < 1
+        assert individual.budget_seconds == pytest.approx(event["used_seconds"])
+        assert individual.budget_seconds + individual.saved_seconds == pytest.approx(300.0)
+        # Killed within one progress interval: at most one more point was printed after the stopping one.
+        assert sum(t / 300.0 > stop + 1e-9 for t, _ in individual.curve) <= 1
+        assert event["reference"] in individual.parents
+    for individual in individuals.values():
+        if individual.status == "ok":
+            assert individual.saved_seconds == 0 and individual.budget_seconds == pytest.approx(300.0)
+
+
+def test_confirmation_keeps_no_seed_only_change_in_20_seeded_trials(tmp_path: Path) -> None:
+    kept_without = trials(20, confirm=False, root=tmp_path)
+    kept_with = trials(20, confirm=True, root=tmp_path)
+    assert sum(kept_with) == 0
+    assert sum(kept_without) >= 4  # the ratchet alone keeps luck: about half the time
+    runs = sorted((tmp_path / "runs").glob("seed-*-on"))
+    with Ledger(runs[0] / "ledger.sqlite") as ledger:
+        child = ledger.get("0001")
+        verdicts = ledger.events("not_confirmed") + ledger.events("confirmed")
+        if verdicts:  # the child beat the baseline on the run's seed: the pairs are recorded as evaluations
+            assert child.confirmed is False
+            pairs = len(verdicts[0].data["gains"])
+            assert len(ledger.evaluations("0001")) == 1 + pairs
+            assert len(ledger.evaluations("0000")) == 1 + pairs
+            assert len(child.seeds) == 1 + pairs and child.budget_seconds == pytest.approx(300.0 * (1 + pairs))
+
+
+def test_evo_calibrate_writes_a_model_and_reuses_it(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "evo.cli", "calibrate", str(SURROGATE), "--runs", "3", "--budget", "300"]
+    command += ["--env", "EVO_SURROGATE_SECONDS=0.05", "--out", str(tmp_path / "noise.json")]
+    first = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "seed 1: ok" in first.stdout and "3 seeds: final val_bpb" in first.stdout
+    model = json.loads((tmp_path / "noise.json").read_text())
+    assert model["seeds"] == [1, 2, 3] and model["final_sd"] > 0 and len(model["sd"]) == 50
+    second = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert second.stdout.startswith("reused ")
+    bad = subprocess.run([*command[:5], "--runs", "2"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--runs must be at least 3" in bad.stderr
+
+
+def test_a_stored_model_from_another_budget_is_refused(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "evo.cli", "calibrate", str(SURROGATE), "--runs", "3", "--budget", "100"]
+    command += ["--env", "EVO_SURROGATE_SECONDS=0.05", "--out", str(tmp_path / "noise.json")]
+    subprocess.run(command, capture_output=True, text=True, check=True)
+    overrides = [
+        f"runs_dir={tmp_path / 'runs'}",
+        f"target={SURROGATE}",
+        "stop.evaluations=2",
+        "early_stop.enabled=true",
+        f"calibration.file={tmp_path / 'noise.json'}",
+    ]
+    root = start(load_config(REPO / "configs" / "surrogate.yaml", overrides))
+    with pytest.raises(Exception, match=r"calibration.file.*measured at 100 s .* budget is 300 s"):
+        Coordinator(root).run()

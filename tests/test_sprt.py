@@ -1,0 +1,142 @@
+"""The sequential tests on simulated curves whose noise is known: false stops at or below alpha for autocorrelated
+curves, power against clear losers, the warm-up and the catch-up allowance, the paired confirmation test, and the
+noise model's fit."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from evo.errors import EvoError
+from evo.monitor import Decision
+from evo.noise import GRID, NoiseModel, fit_noise
+from evo.sprt import CurveTest, PairedTest, SprtSettings
+
+BUDGET = 100.0
+FRACTIONS = np.arange(1, GRID + 1) / GRID
+MEAN = 3 + 5 * (1 + 30 * FRACTIONS) ** -0.7  # a learning curve's shape
+SD = 0.02 + 0.05 * (1 - FRACTIONS)  # noisier early
+
+
+def model(persistent: float = 0.2, phi: float = 0.8, final_sd: float = 0.02) -> NoiseModel:
+    return NoiseModel(
+        tuple(FRACTIONS), tuple(MEAN), tuple(SD), (1.0,) * GRID, persistent, phi, 3.0, final_sd, (), (1, 2, 3),
+        BUDGET, "wall", "val_bpb", "minimize",
+    )  # fmt: skip
+
+
+def points(values: np.ndarray) -> list[tuple[float, float]]:
+    return [(float(f * BUDGET), float(v)) for f, v in zip(FRACTIONS, values, strict=True)]
+
+
+def draw(noise: NoiseModel, rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` curves from the two-part autocorrelated model."""
+    chol = np.linalg.cholesky(noise.covariance(FRACTIONS) + 1e-12 * np.eye(GRID))
+    return MEAN + rng.standard_normal((count, GRID)) @ chol.T
+
+
+def stops(noise: NoiseModel, gap: float, alpha: float, count: int, seed: int, **kw: float) -> list[float | None]:
+    """Where the test stopped each of `count` candidates whose true curve is `gap` above the reference's."""
+    rng = np.random.default_rng(seed)
+    truth = model(noise.persistent, noise.phi)
+    references, candidates = draw(truth, rng, count), draw(truth, rng, count) + gap
+    out: list[float | None] = []
+    for reference, candidate in zip(references, candidates, strict=True):
+        test = CurveTest(points(reference), noise, SprtSettings(alpha=alpha), BUDGET, **kw)
+        stopped = None
+        for f, value in zip(FRACTIONS, candidate, strict=True):
+            if test.update(f * BUDGET, value) is Decision.STOP:
+                stopped = f
+                break
+        out.append(stopped)
+    return out
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.05, 0.2])
+@pytest.mark.parametrize(("persistent", "phi"), [(0.2, 0.8), (0.0, 0.95)])
+def test_false_stops_stay_at_or_below_alpha_on_autocorrelated_curves(
+    alpha: float, persistent: float, phi: float
+) -> None:
+    count = 400
+    rate = sum(s is not None for s in stops(model(persistent, phi), 0.0, alpha, count, seed=7, warmup=0.1)) / count
+    assert rate <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / count)
+
+
+def test_taking_autocorrelated_points_as_independent_would_stop_far_too_often() -> None:
+    """The ablation that shows the property above is not vacuous: ignoring the correlation breaks alpha."""
+    wrong = replace(model(0.2, 0.8), persistent=0.0, phi=0.0)
+    rng = np.random.default_rng(3)
+    truth = model(0.2, 0.8)
+    count, stopped = 200, 0
+    for reference, candidate in zip(draw(truth, rng, count), draw(truth, rng, count), strict=True):
+        test = CurveTest(points(reference), wrong, SprtSettings(alpha=0.05), BUDGET, 0.1)
+        stopped += any(test.update(f * BUDGET, v) is Decision.STOP for f, v in zip(FRACTIONS, candidate, strict=True))
+    assert stopped / count > 0.15
+
+
+def test_a_clear_loser_is_stopped_early_and_never_before_the_warmup() -> None:
+    where = stops(model(), gap=8 * float(SD.max()), alpha=0.05, count=50, seed=1, warmup=0.3)
+    assert all(s is not None for s in where)
+    assert min(s for s in where if s is not None) >= 0.3
+    assert float(np.median([s for s in where if s is not None])) <= 0.5
+
+
+def test_the_catch_up_allowance_spares_a_run_that_is_behind_by_less_than_the_reference_still_falls() -> None:
+    noise = model()
+    behind = MEAN + 0.3 * (MEAN - MEAN[-1])  # behind by 30% of what the reference still has to fall, equal at the end
+    strict = CurveTest(points(MEAN), noise, SprtSettings(), BUDGET, 0.1, catch_up=0.0)
+    lenient = CurveTest(points(MEAN), noise, SprtSettings(), BUDGET, 0.1, catch_up=0.5)
+    verdicts = [
+        [test.update(f * BUDGET, v) for f, v in zip(FRACTIONS, behind, strict=True)] for test in (strict, lenient)
+    ]
+    assert Decision.STOP in verdicts[0]
+    assert Decision.STOP not in verdicts[1]
+
+
+def test_points_beyond_the_reference_and_repeated_points_are_ignored() -> None:
+    test = CurveTest([(0.0, 5.0), (50.0, 4.0)], model(), SprtSettings(), BUDGET, warmup=0.0)
+    assert test.update(10.0, 4.9) is Decision.CONTINUE
+    assert test.update(10.0, 99.0) is Decision.CONTINUE  # same fraction again
+    assert test.update(80.0, 99.0) is Decision.CONTINUE  # past the reference's last point
+    assert test.fractions == [0.1]
+
+
+@pytest.mark.parametrize(("gain", "expected"), [(0.0, False), (3.0, True)])
+def test_the_paired_test_confirms_real_gains_and_rejects_none(gain: float, expected: bool) -> None:
+    noise = model(final_sd=0.02)
+    rng = np.random.default_rng(5)
+    verdicts = []
+    for _ in range(300):
+        test = PairedTest(noise, SprtSettings(alpha=0.05, beta=0.2), max_pairs=20, direction="minimize")
+        verdict = None
+        while verdict is None:
+            incumbent = 3.0 + rng.normal(0, 0.02)
+            verdict = test.add(incumbent, 3.0 - gain * 0.02 + rng.normal(0, 0.02))
+        verdicts.append(verdict)
+    share = sum(v == expected for v in verdicts) / len(verdicts)
+    assert share >= (0.95 - 3 * math.sqrt(0.05 * 0.95 / 300) if not expected else 0.8)
+
+
+def test_the_paired_test_gives_up_unconfirmed_after_max_pairs() -> None:
+    test = PairedTest(model(final_sd=1.0), SprtSettings(delta=0.01), max_pairs=3, direction="maximize")
+    assert [test.add(1.0, 1.005) for _ in range(3)] == [None, None, False]
+
+
+def test_fit_noise_recovers_the_spread_and_the_correlation() -> None:
+    truth = model(0.3, 0.8)
+    curves = draw(truth, np.random.default_rng(11), 60)
+    runs = [points(curve) for curve in curves]
+    finals = list(3.0 + np.random.default_rng(12).normal(0, 0.02, 60))
+    fitted = fit_noise(runs, finals, list(range(60)), BUDGET)
+    assert np.allclose(fitted.sd, SD, rtol=0.25)
+    assert abs(fitted.persistent - 0.3) < 0.15 and abs(fitted.phi - 0.8) < 0.15
+    assert fitted.final_sd == pytest.approx(0.02, rel=0.3)
+    assert NoiseModel.from_json(fitted.to_json()) == fitted
+
+
+def test_fit_noise_needs_three_runs() -> None:
+    with pytest.raises(EvoError, match="at least 3"):
+        fit_noise([[(0, 1.0), (1, 0.5)]] * 2, [1.0, 1.1], [1, 2], 1.0)
