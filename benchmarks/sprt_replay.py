@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks.results import write_section
 from benchmarks.target_budgets import TUNED, with_constants
 from evo.monitor import Decision
-from evo.noise import GRID, NoiseModel, fit_noise, resample
+from evo.noise import GRID, NoiseModel, fit_noise, fit_paired, resample
 from evo.sprt import CurveTest, SprtSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -226,6 +226,19 @@ def noise_without(parents: dict[int, dict[str, Any]], seed: int, budget: float) 
     )
 
 
+def paired_without(
+    model: NoiseModel, parents: dict[int, dict[str, Any]], candidates: list[Candidate], held_out: Candidate
+) -> NoiseModel:
+    """`model` with same-seed noise measured as calibration's probes would, the probes being the corpus's other
+    variants on the other seeds (leave the candidate's variant and seed out)."""
+    baseline = {s: (run["curve"], run["metric"]) for s, run in parents.items() if s != held_out.seed}
+    probes: dict[str, dict[int, tuple[Any, float]]] = {}
+    for c in candidates:
+        if c.variant != held_out.variant and c.seed != held_out.seed:
+            probes.setdefault(c.variant, {})[c.seed] = (c.curve, c.metric)
+    return fit_paired(model, baseline, probes)
+
+
 @dataclass(frozen=True)
 class SprtRule:
     name: str
@@ -234,6 +247,7 @@ class SprtRule:
     catch_up: float = 0.0
     independent: bool = False  # ablation: pretend the curve's points are independent
     margin: float = 0.0
+    paired: bool = False  # use the same-seed noise measured by probes
 
     def judge(self, candidate: Candidate, noise: NoiseModel, budget: float) -> Verdict:
         if self.independent:
@@ -294,6 +308,8 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         SprtRule("evo SPRT (defaults: delta 2, warm-up 0.1)", settings),
         SprtRule("evo SPRT, delta 1, warm-up 0.2", replace(settings, delta=1.0), warmup=0.2),
         SprtRule("evo SPRT, margin = delta (stop unless it can still win by delta)", settings, margin=2.0),
+        SprtRule("evo SPRT, same-seed noise (probes)", settings, paired=True),
+        SprtRule("evo SPRT, same-seed noise, margin = delta", settings, margin=2.0, paired=True),
         SprtRule("evo SPRT, catch-up 0.2", settings, catch_up=0.2),
         SprtRule("evo SPRT, points taken as independent (ablation)", settings, independent=True),
     ]
@@ -307,7 +323,10 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         for rule in rules:
             tally = tallies.setdefault(rule.name, Tally())
             for candidate in candidates:
-                tally.add(candidate, rule.judge(candidate, models[candidate.seed], budget), delta)
+                model = models[candidate.seed]
+                if rule.paired:
+                    model = paired_without(model, parents, candidates, candidate)
+                tally.add(candidate, rule.judge(candidate, model, budget), delta)
         rng = random.Random(0)
         for _ in range(orders):
             order = rng.sample(candidates, len(candidates))
@@ -331,11 +350,13 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
 def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: float) -> str:
     meta = data["meta"]
     lines = [
-        f"Curves: `{CURVES.relative_to(REPO)}`, the default target on its `{meta['corpus']}` corpus, "
+        f"Curves: `{CURVES.relative_to(REPO)}` (from `python -m benchmarks.sprt_replay collect`), the default "
+        f"target on its `{meta['corpus']}` corpus, "
         f"{meta['budget']:g} s budget ({meta['clock']} clock, {meta['device']}). Each candidate is judged against its "
         f"parent's run on the same seed; SPRT at alpha = {alpha} (one-sided), delta in noise units (the parent's "
         f"seed-to-seed sd of {meta['metric']}; false kills count winners by more than one unit), noise model "
-        "fitted to the parent's other seeds. Optuna pruners see the parent's runs first, then the candidates in "
+        "fitted to the parent's other seeds; with same-seed noise, the probes are the corpus's other variants on "
+        "the other seeds. Optuna pruners see the parent's runs first, then the candidates in "
         f"{orders} random arrival orders (the same orders for every pruner; rates summed over them); warm-up 10% "
         "where a pruner has one.",
         "",

@@ -1,5 +1,6 @@
 """Calibration: train a target's baseline on several seeds and fit its noise model (`evo calibrate`, and a run with
-early termination or confirmation on, before its search starts).
+early termination or confirmation on, before its search starts). With probes, children of the baseline made by the
+offline mutation operator train on the same seeds too, to measure the noise of same-seed comparisons.
 
 Models are cached under the evo cache (EVO_CACHE_DIR, default ~/.cache/evo) by everything that shapes the noise:
 the target's locked files and baseline code, the budget and its clock, the locked settings, the device and the
@@ -19,7 +20,9 @@ from pathlib import Path
 
 from evo.errors import EvoError
 from evo.evaluator import EvalSettings, evaluate, locked_settings
-from evo.noise import NoiseModel, fit_noise, load_noise
+from evo.noise import NoiseModel, fit_noise, fit_paired, load_noise
+from evo.operator import Context, Parent
+from evo.param_mutation import ParamMutation
 from evo.result import EvalResult
 from evo.target import TargetSpec
 
@@ -29,7 +32,7 @@ def calibration_seeds(runs: int) -> tuple[int, ...]:
     return tuple(range(1, runs + 1))
 
 
-def cache_path(target: TargetSpec, settings: EvalSettings, runs: int) -> Path:
+def cache_path(target: TargetSpec, settings: EvalSettings, runs: int, probes: int = 0) -> Path:
     code = {name: (target.root / name).read_text() for name in target.editable}
     key = {
         "locked": dict(target.locked),
@@ -40,6 +43,7 @@ def cache_path(target: TargetSpec, settings: EvalSettings, runs: int) -> Path:
         "env": locked_settings(target, settings),
         "device": settings.device,
         "seeds": calibration_seeds(runs),
+        "probes": probes,
         "python": sys.version.split()[0],
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
@@ -47,60 +51,84 @@ def cache_path(target: TargetSpec, settings: EvalSettings, runs: int) -> Path:
     return root / "noise" / f"{digest}.json"
 
 
+def probe_codes(target: TargetSpec, count: int) -> list[tuple[str, dict[str, str]]]:
+    """`count` distinct children of the baseline from the offline mutation operator: (description, code)."""
+    baseline = {name: (target.root / name).read_text() for name in target.editable}
+    context = Context(program="", editable=target.editable, locked=tuple(target.locked))
+    probes: dict[str, dict[str, str]] = {}
+    for seed in range(20 * count):
+        if len(probes) == count:
+            break
+        proposal = ParamMutation().propose([Parent("baseline", baseline, None, "ok")], replace(context, seed=seed))
+        if proposal.code is None:
+            raise EvoError(f"calibration.probes: {proposal.error}: probes need constants the offline operator changes")
+        if proposal.code != baseline:
+            probes.setdefault(proposal.description, dict(proposal.code))
+    return list(probes.items())
+
+
 def calibrate(
     target: TargetSpec,
     slots: Sequence[EvalSettings],
     runs: int,
     workdir: Path,
-    on_run: Callable[[int, EvalResult], None] = lambda seed, result: None,
+    on_run: Callable[[str, int, EvalResult], None] = lambda name, seed, result: None,
+    probes: int = 0,
 ) -> NoiseModel:
-    """Evaluate the baseline on `runs` seeds, one per slot at a time (`slots` holds each slot's settings), and fit
-    the model. Any failed run is an error: a baseline that does not finish reliably cannot be calibrated."""
+    """Evaluate the baseline (and `probes` children of it) on `runs` seeds, one per slot at a time (`slots` holds
+    each slot's settings), and fit the model. A failed baseline run is an error: a baseline that does not finish
+    reliably cannot be calibrated; a failed probe run is left out."""
     seeds = calibration_seeds(runs)
     settings = slots[0]
+    codes: list[tuple[str, dict[str, str] | None]] = [("baseline", None), *probe_codes(target, probes)]
+    jobs = [(k, name, code, seed) for k, (name, code) in enumerate(codes) for seed in seeds]
 
-    def run(k: int) -> EvalResult:
-        slot = slots[k % len(slots)]
-        seed = seeds[k]
-        return evaluate(target, None, workdir / f"seed-{seed}", replace(slot, seed=seed))
+    def run(index: int) -> EvalResult:
+        k, _, code, seed = jobs[index]
+        slot = slots[index % len(slots)]
+        return evaluate(target, code, workdir / f"{k}-seed-{seed}", replace(slot, seed=seed))
 
+    results: dict[str, dict[int, EvalResult]] = {}
     with ThreadPoolExecutor(len(slots)) as pool:
-        results = []
-        for seed, result in zip(seeds, pool.map(run, range(runs)), strict=True):
-            on_run(seed, result)
-            results.append(result)
-    for seed, result in zip(seeds, results, strict=True):
+        for (_, name, _, seed), result in zip(jobs, pool.map(run, range(len(jobs))), strict=True):
+            on_run(name, seed, result)
+            results.setdefault(name, {})[seed] = result
+    for seed, result in results["baseline"].items():
         if result.status.value != "ok" or result.metric is None:
             raise EvoError(f"calibration: the baseline failed on seed {seed} ({result.status.value}: {result.reason})")
-    return fit_noise(
-        [result.curve for result in results],
-        [result.metric for result in results if result.metric is not None],
+    baseline = results.pop("baseline")
+    model = fit_noise(
+        [baseline[s].curve for s in seeds],
+        [baseline[s].metric for s in seeds if baseline[s].metric is not None],
         seeds,
         settings.budget,
         settings.clock,
         target.metric.name,
         target.metric.direction,
     )
+    if not probes:
+        return model
+    finished = {
+        name: {s: (r.curve, r.metric) for s, r in by_seed.items() if r.status.value == "ok" and r.metric is not None}
+        for name, by_seed in results.items()
+    }
+    return fit_paired(model, {s: (r.curve, r.metric) for s, r in baseline.items() if r.metric is not None}, finished)
 
 
 def cached_or_calibrate(
-    target: TargetSpec,
-    slots: Sequence[EvalSettings],
-    runs: int,
-    workdir: Path,
-    on_run: Callable[[int, EvalResult], None] = lambda seed, result: None,
+    target: TargetSpec, slots: Sequence[EvalSettings], runs: int, probes: int, workdir: Path
 ) -> tuple[NoiseModel, Path, bool]:
     """The cached model for this setup, else a fresh calibration (then cached). Returns (model, cache file, reused)."""
-    path = cache_path(target, slots[0], runs)
+    path = cache_path(target, slots[0], runs, probes)
     if path.is_file():
         return load_noise(path), path, True
-    model = calibrate(target, slots, runs, workdir, on_run)
+    model = calibrate(target, slots, runs, workdir, probes=probes)
     model.save(path)
     return model, path, False
 
 
 def run_noise_model(
-    target: TargetSpec, slots: Sequence[EvalSettings], runs: int, stored: Path | None, run_dir: Path
+    target: TargetSpec, slots: Sequence[EvalSettings], runs: int, probes: int, stored: Path | None, run_dir: Path
 ) -> tuple[NoiseModel, str]:
     """A run's noise model: the one it saved before (resume), a stored one (`calibration.file`), the cache's, or a
     fresh calibration, saved as `noise.json` in the run. Returns the model and where it came from, in words."""
@@ -118,7 +146,7 @@ def run_noise_model(
                 f"this run's budget is {settings.budget:g} s ({settings.clock} clock)"
             )
     else:
-        model, cached, reused = cached_or_calibrate(target, slots, runs, run_dir / "calibration")
-        source = f"{cached} (cached)" if reused else f"{runs} baseline runs (now cached in {cached})"
+        model, cached, reused = cached_or_calibrate(target, slots, runs, probes, run_dir / "calibration")
+        source = f"{cached} (cached)" if reused else f"{runs} seeds, {probes} probes (now cached in {cached})"
     model.save(path)
     return model, source

@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(calibrate)
     calibrate.add_argument("--runs", type=int, default=5, help="seeds to train (default 5, at least 3)")
     calibrate.add_argument("--slots", type=int, default=1, help="runs at the same time (default 1)")
+    calibrate.add_argument(
+        "--probes", type=int, default=0, help="children of the baseline trained on the same seeds (same-seed noise)"
+    )
     calibrate.add_argument("--out", type=Path, help="also write the model here (for calibration.file in a config)")
     calibrate.add_argument("--force", action="store_true", help="measure again even if the cache has a model")
     add_run_commands(commands)
@@ -167,18 +170,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if settings.threads is None:
         settings = replace(settings, threads=max(1, cores // args.slots))
-    path = cache_path(target, settings, args.runs)
+    if args.probes < 0:
+        raise EvoError(f"--probes must be at least 0, got {args.probes}")
+    path = cache_path(target, settings, args.runs, args.probes)
     if path.is_file() and not args.force:
         model = load_noise(path)
         print(f"reused {path}")
     else:
         with tempfile.TemporaryDirectory(prefix="evo-calibrate-") as tmp:
 
-            def show(seed: int, result: EvalResult) -> None:
+            def show(name: str, seed: int, result: EvalResult) -> None:
                 value = f"{result.metric:.6f}" if result.metric is not None else result.reason
-                print(f"seed {seed}: {result.status.value} {value}", flush=True)
+                print(f"{name} seed {seed}: {result.status.value} {value}", flush=True)
 
-            model = calibrate(target, [settings] * args.slots, args.runs, Path(tmp), show)
+            model = calibrate(target, [settings] * args.slots, args.runs, Path(tmp), show, args.probes)
         model.save(path)
         print(f"wrote {path}")
     if args.out is not None:

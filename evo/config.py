@@ -85,9 +85,8 @@ class PopulationConfig:
 class CalibrationConfig:
     """The noise model early termination and confirmation need: the baseline trained on several seeds."""
 
-    runs: int = knob(
-        5, "baseline runs on seeds 1..runs, measured at the start of the run (or found in the cache)", ge=3
-    )
+    runs: int = knob(5, "baseline runs on seeds 1..runs, at the start of the run (or found in the cache)", ge=3)
+    probes: int = knob(0, "children of the baseline also trained on those seeds: measures same-seed noise", ge=0)
     file: str | None = knob(None, "a stored noise model (from evo calibrate) to use instead of measuring one")
 
 

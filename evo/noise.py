@@ -10,6 +10,12 @@ fractions follows a two-part model fitted to all lags at once:
 `w` is the share of a seed's deviation that persists for the whole run (initialisation, data order) and `phi` the
 lag-one correlation of the rest (the smoothed loss's short memory). A test that assumed independent points would
 count one lucky seed's deviation at every point as fresh evidence; this one does not.
+
+evo runs every candidate of a search on the run's seed, so a candidate and its reference share initialisation and
+data order, and the gap between them is far less noisy than the gap between two seeds. Calibration with probes
+measures that noise too: a few children of the baseline (small changes, as a search makes) trained on the same seeds
+as the baseline; the spread of each probe's gap to the baseline across seeds (around that probe's own mean gap) is
+the noise of a same-seed comparison. Without probes the tests take the conservative two-seed noise.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,16 @@ class NoiseModel:
     clock: str
     metric: str
     direction: str
+    # The same-seed gap's noise, measured with probes (empty without): its sd per fraction, correlation, final sd.
+    paired_sd: tuple[float, ...] = ()
+    paired_persistent: float = 0.0
+    paired_phi: float = 0.0
+    paired_final_sd: float = 0.0
+    probes: tuple[str, ...] = ()  # what each probe changed
+
+    @property
+    def paired(self) -> bool:
+        return bool(self.paired_sd)
 
     @property
     def runs(self) -> int:
@@ -55,13 +71,24 @@ class NoiseModel:
 
     def correlation(self, fractions: Sequence[float] | np.ndarray) -> np.ndarray:
         """The correlation matrix of the deviations at `fractions` under the two-part model."""
-        f = np.asarray(fractions, dtype=float)
-        lags = np.abs(f[:, None] - f[None, :]) * GRID
-        return self.persistent + (1 - self.persistent) * self.phi**lags
+        return _two_part(fractions, self.persistent, self.phi)
 
     def covariance(self, fractions: Sequence[float] | np.ndarray) -> np.ndarray:
         sd = self.sd_at(fractions)
         return self.correlation(fractions) * np.outer(sd, sd)
+
+    def gap_covariance(self, fractions: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The covariance of a candidate's curve minus its reference's on the same seed: measured by probes, else
+        that of two independent seeds (twice one curve's), which overstates it."""
+        if not self.paired:
+            return 2 * self.covariance(fractions)
+        sd = np.interp(np.asarray(fractions, dtype=float), self.fractions, self.paired_sd)
+        return _two_part(fractions, self.paired_persistent, self.paired_phi) * np.outer(sd, sd)
+
+    @property
+    def gap_final_sd(self) -> float:
+        """The sd of a final-metric difference between two individuals run on the same seed."""
+        return self.paired_final_sd if self.paired else math.sqrt(2) * self.final_sd
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,12 +106,18 @@ class NoiseModel:
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
-        mid = self.sd[len(self.sd) // 2]
-        return (
+        mid = len(self.sd) // 2
+        line = (
             f"{self.runs} seeds: final {self.metric} {self.final_mean:.4f} ± {self.final_sd:.4f} (sd); "
-            f"curve sd {mid:.4f} at mid-budget; correlation {self.persistent:.2f} persistent + "
+            f"curve sd {self.sd[mid]:.4f} at mid-budget; correlation {self.persistent:.2f} persistent + "
             f"{1 - self.persistent:.2f} with lag-one {self.phi:.2f}"
         )
+        if self.paired:
+            line += (
+                f"; same-seed gap ({len(self.probes)} probes): final sd {self.paired_final_sd:.4f} "
+                f"(two seeds: {math.sqrt(2) * self.final_sd:.4f}), curve sd {self.paired_sd[mid]:.4f} at mid-budget"
+            )
+        return line
 
 
 def load_noise(path: Path) -> NoiseModel:
@@ -140,6 +173,51 @@ def fit_noise(
         metric=metric,
         direction=direction,
     )
+
+
+def fit_paired(
+    model: NoiseModel,
+    baseline: dict[int, tuple[Sequence[tuple[float, float]], float]],
+    probes: dict[str, dict[int, tuple[Sequence[tuple[float, float]], float]]],
+) -> NoiseModel:
+    """`model` with the same-seed gap noise measured from probes: `baseline` and each probe map a seed to its run's
+    (curve, final metric). A probe counts with at least two seeds that the baseline also has."""
+    fractions = np.asarray(model.fractions)
+    deviations, final_deviations, kept = [], [], []
+    for name, runs in probes.items():
+        seeds = sorted(set(runs) & set(baseline))
+        if len(seeds) < 2:
+            continue
+        gaps = np.stack(
+            [resample(runs[s][0], model.budget, fractions) - resample(baseline[s][0], model.budget, fractions)
+             for s in seeds]
+        )  # fmt: skip
+        finals = np.array([runs[s][1] - baseline[s][1] for s in seeds])
+        deviations.append(gaps - gaps.mean(axis=0))
+        final_deviations.append(finals - finals.mean())
+        kept.append((name, len(seeds) - 1))
+    if not kept:
+        raise EvoError("calibration: no probe finished on two seeds the baseline also finished")
+    dof = sum(n for _, n in kept)
+    stacked = np.concatenate(deviations)
+    sd = _smooth(np.sqrt((stacked**2).sum(axis=0) / dof))
+    sd = np.maximum(sd, 1e-9 + 1e-6 * np.abs(np.asarray(model.mean)))
+    persistent, phi = _fit_correlation(stacked / sd)
+    final_sd = math.sqrt(float((np.concatenate(final_deviations) ** 2).sum()) / dof)
+    return replace(
+        model,
+        paired_sd=tuple(sd.tolist()),
+        paired_persistent=persistent,
+        paired_phi=phi,
+        paired_final_sd=max(final_sd, 1e-9),
+        probes=tuple(name for name, _ in kept),
+    )
+
+
+def _two_part(fractions: Sequence[float] | np.ndarray, persistent: float, phi: float) -> np.ndarray:
+    f = np.asarray(fractions, dtype=float)
+    lags = np.abs(f[:, None] - f[None, :]) * GRID
+    return persistent + (1 - persistent) * phi**lags
 
 
 def _smooth(sd: np.ndarray, half: int = 2) -> np.ndarray:

@@ -145,9 +145,14 @@ class Coordinator:
         calibration = self.config.calibration
         slots = [self._settings(slot) for slot in range(self.config.slots.count)]
         if not (self.paths.root / "noise.json").is_file() and calibration.file is None:
-            self.on_notice(f"calibrating the noise model: the baseline on {calibration.runs} seeds (or the cache's)")
+            self.on_notice(
+                f"calibrating the noise model: the baseline and {calibration.probes} probes on {calibration.runs} "
+                "seeds (unless the cache has it)"
+            )
         stored = Path(calibration.file).expanduser() if calibration.file is not None else None
-        model, source = run_noise_model(self.target, slots, calibration.runs, stored, self.paths.root)
+        model, source = run_noise_model(
+            self.target, slots, calibration.runs, calibration.probes, stored, self.paths.root
+        )
         self.ledger.event("noise_model", source=source, summary=model.summary())
         self.on_notice(f"noise model from {source}: {model.summary()}")
         return model

@@ -115,10 +115,10 @@ class CurveTest:
         return Decision.CONTINUE
 
     def _llr(self) -> float:
-        """log N(g; mu0 + d, S) - log N(g; mu0, S) = d' S^-1 (g - d/2), with S the covariance of a gap between two
-        independent seeds' curves (twice one curve's) and d delta noise units at each point."""
+        """log N(g; mu0 + d, S) - log N(g; mu0, S) = d' S^-1 (g - d/2), with S the covariance of the gap (same-seed
+        when calibrated with probes, else two seeds') and d delta noise units (seed sds of a curve) at each point."""
         fractions = np.asarray(self.fractions)
-        covariance = 2 * self.noise.covariance(fractions)
+        covariance = self.noise.gap_covariance(fractions)
         shift = self.shift * self.noise.sd_at(fractions)
         gaps = np.asarray(self.gaps)
         weights = np.linalg.solve(covariance + 1e-12 * np.eye(len(gaps)) * covariance.max(), shift)
@@ -128,13 +128,13 @@ class CurveTest:
 class PairedTest:
     """Confirmation: each pair is the incumbent and the child run on the same fresh seed; the gain is how much
     better the child was (in the metric's direction). H1 "the gain is at least delta" against H0 "no gain", with
-    the pair difference's spread taken as sqrt(2) seed standard deviations. Undecided after `max_pairs`: not
+    the pair difference's spread that of a same-seed gap (`NoiseModel.gap_final_sd`). Undecided after `max_pairs`: not
     confirmed (a change must earn its place)."""
 
     def __init__(self, noise: NoiseModel, settings: SprtSettings, max_pairs: int, direction: str) -> None:
         self.settings = settings
         self.delta = settings.in_metric_units(noise)
-        self.variance = 2 * noise.final_sd**2
+        self.variance = noise.gap_final_sd**2
         self.max_pairs = max_pairs
         self.sign = 1.0 if direction == "minimize" else -1.0
         self.gains: list[float] = []

@@ -26,8 +26,12 @@ def offline_and_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_saved(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reference", ["parent", "incumbent"])
+def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_saved(
+    tmp_path: Path, reference: str
+) -> None:
     overrides = [
+        f"early_stop.reference={reference}",
         f"runs_dir={tmp_path / 'runs'}",
         f"target={SURROGATE}",
         "env={EVO_SURROGATE_SECONDS: '2.0'}",  # a progress point every 40 ms
@@ -55,7 +59,10 @@ def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_sa
         assert individual.budget_seconds + individual.saved_seconds == pytest.approx(300.0)
         # Killed within one progress interval: at most one more point was printed after the stopping one.
         assert sum(t / 300.0 > stop + 1e-9 for t, _ in individual.curve) <= 1
-        assert event["reference"] in individual.parents
+        referenced = individuals[event["reference"]]
+        assert referenced.status == "ok" and (referenced.finished or 0) < (individual.finished or 0)
+        if reference == "parent":
+            assert referenced.id in individual.parents
     for individual in individuals.values():
         if individual.status == "ok":
             assert individual.saved_seconds == 0 and individual.budget_seconds == pytest.approx(300.0)
@@ -89,6 +96,10 @@ def test_evo_calibrate_writes_a_model_and_reuses_it(tmp_path: Path) -> None:
     assert second.stdout.startswith("reused ")
     bad = subprocess.run([*command[:5], "--runs", "2"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--runs must be at least 3" in bad.stderr
+    probed = subprocess.run([*command, "--probes", "2", "--slots", "2"], capture_output=True, text=True, check=True)
+    assert "param: " in probed.stdout and "same-seed gap (2 probes)" in probed.stdout
+    model = json.loads((tmp_path / "noise.json").read_text())
+    assert len(model["probes"]) == 2 and len(model["paired_sd"]) == 50 and model["paired_final_sd"] > 0
 
 
 def test_a_stored_model_from_another_budget_is_refused(tmp_path: Path) -> None:
@@ -105,3 +116,27 @@ def test_a_stored_model_from_another_budget_is_refused(tmp_path: Path) -> None:
     root = start(load_config(REPO / "configs" / "surrogate.yaml", overrides))
     with pytest.raises(Exception, match=r"calibration.file.*measured at 100 s .* budget is 300 s"):
         Coordinator(root).run()
+
+
+def test_in_population_mode_an_unconfirmed_child_never_becomes_the_best(tmp_path: Path) -> None:
+    overrides = [
+        f"runs_dir={tmp_path / 'runs'}",
+        f"target={SURROGATE}",
+        "env={EVO_SURROGATE_SECONDS: '0.05'}",
+        "stop.evaluations=10",
+        "population.size=4",
+        "confirm.enabled=true",
+        "confirm.max_pairs=3",
+        "calibration.runs=3",
+    ]
+    root = start(load_config(REPO / "configs" / "surrogate.yaml", overrides))
+    outcome = Coordinator(root).run()
+    with Ledger(root / "ledger.sqlite") as ledger:
+        verdicts = {e.data["individual"]: e.kind for e in ledger.events() if e.kind in ("confirmed", "not_confirmed")}
+        individuals = {i.id: i for i in ledger.all()}
+        rejected = {e.data["individual"] for e in ledger.events("reject")}
+    assert verdicts, "offline mutants of the surrogate's baseline beat it often: some must have been tested"
+    for ident, kind in verdicts.items():
+        assert individuals[ident].confirmed is (kind == "confirmed")
+        if kind == "not_confirmed":
+            assert ident in rejected and outcome.best is not None and outcome.best.id != ident

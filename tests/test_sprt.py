@@ -12,7 +12,7 @@ import pytest
 
 from evo.errors import EvoError
 from evo.monitor import Decision
-from evo.noise import GRID, NoiseModel, fit_noise
+from evo.noise import GRID, NoiseModel, fit_noise, fit_paired
 from evo.sprt import CurveTest, PairedTest, SprtSettings
 
 BUDGET = 100.0
@@ -140,3 +140,39 @@ def test_fit_noise_recovers_the_spread_and_the_correlation() -> None:
 def test_fit_noise_needs_three_runs() -> None:
     with pytest.raises(EvoError, match="at least 3"):
         fit_noise([[(0, 1.0), (1, 0.5)]] * 2, [1.0, 1.1], [1, 2], 1.0)
+
+
+def test_probes_measure_the_smaller_noise_of_same_seed_comparisons_and_the_test_uses_it() -> None:
+    """Runs on one seed share a large deviation (data order, initialisation) that a same-seed gap cancels: probes
+    trained on the baseline's seeds measure the gap's own noise, and the curve test gains the power it allows."""
+    rng = np.random.default_rng(21)
+    seeds = range(1, 7)
+    shared = {s: 0.05 * rng.standard_normal() + 0.05 * draw(model(0.0, 0.9), rng, 1)[0] / SD for s in seeds}
+    own = 0.01  # each run's own noise, the only part a same-seed gap keeps
+
+    def run(effect: float, seed: int) -> tuple[list[tuple[float, float]], float]:
+        curve = MEAN + effect + shared[seed] + own * rng.standard_normal(GRID)
+        return points(curve), float(curve[-1])
+
+    baseline = {s: run(0.0, s) for s in seeds}
+    probes = {f"probe {k}": {s: run(0.02 * k, s) for s in seeds} for k in range(4)}
+    two_seed = fit_noise([c for c, _ in baseline.values()], [m for _, m in baseline.values()], list(seeds), BUDGET)
+    paired = fit_paired(two_seed, baseline, probes)
+    assert paired.paired and len(paired.probes) == 4
+    assert np.median(paired.paired_sd) == pytest.approx(own * math.sqrt(2), rel=0.35)
+    assert paired.gap_final_sd < 0.5 * two_seed.gap_final_sd
+    assert NoiseModel.from_json(paired.to_json()) == paired
+    # A candidate 4 same-seed sds behind on the reference's seed: the paired model stops it, the two-seed one not.
+    reference, _ = run(0.0, 1)
+    candidate, _ = run(4 * own * math.sqrt(2), 1)
+    verdicts = {}
+    for name, noise in (("paired", paired), ("two seeds", two_seed)):
+        test = CurveTest(reference, noise, SprtSettings(alpha=0.05, delta=0.5), BUDGET, warmup=0.1)
+        verdicts[name] = any(test.update(t, v) is Decision.STOP for t, v in candidate)
+    assert verdicts == {"paired": True, "two seeds": False}
+
+
+def test_fit_paired_needs_a_probe_with_two_shared_seeds() -> None:
+    base = fit_noise([points(MEAN + 0.01 * k) for k in range(3)], [3.0, 3.01, 3.02], [1, 2, 3], BUDGET)
+    with pytest.raises(EvoError, match="no probe finished on two seeds"):
+        fit_paired(base, {1: (points(MEAN), 3.0)}, {"p": {1: (points(MEAN), 3.0), 9: (points(MEAN), 3.0)}})
