@@ -231,3 +231,27 @@ def test_finish_stores_the_record_and_its_evaluation_in_one_transaction(tmp_path
         with pytest.raises(KeyError):  # the update fails, so the evaluation must not land either
             ledger.finish(Individual("0099", status="ok", metric=1.0), {"status": "ok", "metric": 1.0, "seed": 0})
         assert len(ledger.evaluations()) == 1
+
+
+def test_a_schema_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger.add(Individual(id="0000", status="running"))
+    db = sqlite3.connect(path)
+    # Rebuild the individuals table as schema 1 had it: without the saved_seconds and confirmed columns.
+    columns = [
+        row[1] for row in db.execute("PRAGMA table_info(individuals)") if row[1] not in ("saved_seconds", "confirmed")
+    ]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    db.executescript(
+        f"CREATE TABLE old AS SELECT {quoted} FROM individuals; DROP TABLE individuals;"
+        "ALTER TABLE old RENAME TO individuals;"
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+    )
+    db.close()
+    with Ledger(path) as ledger:
+        assert ledger.get_meta("schema_version") == SCHEMA_VERSION
+        individual = ledger.get("0000")
+        assert individual.saved_seconds == 0 and individual.confirmed is None
+        ledger.update(replace(individual, status="pruned", saved_seconds=12.5, confirmed=False))
+        assert ledger.get("0000").saved_seconds == 12.5 and ledger.get("0000").confirmed is False
