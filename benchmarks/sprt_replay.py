@@ -162,6 +162,8 @@ class Tally:
     candidates: int = 0
     losers: int = 0
     loser_compute_saved: float = 0.0  # in whole budgets
+    clear_losers: int = 0  # lost to the parent by more than delta
+    clear_loser_compute_saved: float = 0.0
     winners: int = 0
     winners_killed: int = 0
     clear_winners: int = 0  # beat the parent by more than delta
@@ -176,9 +178,13 @@ class Tally:
         self.stops += stopped
         if stopped:
             self.stop_fractions.append(float(verdict.stopped_at))  # type: ignore[arg-type]
+        saved = 1 - verdict.stopped_at if verdict.stopped_at is not None else 0.0
+        if gain < -delta:
+            self.clear_losers += 1
+            self.clear_loser_compute_saved += saved
         if gain < 0:
             self.losers += 1
-            self.loser_compute_saved += 1 - verdict.stopped_at if stopped else 0.0  # type: ignore[operator]
+            self.loser_compute_saved += saved
         else:
             self.winners += 1
             self.winners_killed += stopped
@@ -194,6 +200,7 @@ class Tally:
         return [
             name,
             pct(self.loser_compute_saved, self.losers),
+            pct(self.clear_loser_compute_saved, self.clear_losers),
             pct(self.false_kills, self.clear_winners),
             pct(self.winners_killed, self.winners),
             pct(self.stops, self.candidates),
@@ -280,7 +287,9 @@ def optuna_verdicts(
     candidates, each reporting its curve at the same grid of budget fractions, pruned when the pruner says so."""
     import optuna
 
-    study = optuna.create_study(direction="minimize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(  # a fixed name: HyperbandPruner assigns brackets by hashing it
+        study_name="sprt-replay", direction="minimize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     fractions = np.arange(1, GRID + 1) / GRID
 
     def run(curve: Any, metric: float) -> Verdict:
@@ -341,6 +350,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
             "variants": len({c.variant for c in candidates}),
             "delta": delta,
             "losers": sum(g < 0 for g in gains),
+            "clear_losers": sum(g < -delta for g in gains),
             "clear_winners": sum(g > delta for g in gains),
             "tallies": tallies,
         }
@@ -364,12 +374,12 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
     for name, corpus in report.items():
         lines += [
             f"**{name}** corpus: {corpus['candidates']} candidate runs ({corpus['variants']} variants; "
-            f"{corpus['failed']} failed runs excluded), {corpus['losers']} losers, {corpus['clear_winners']} beat the "
-            f"parent by more than delta = {corpus['delta']:.4f}.",
+            f"{corpus['failed']} failed runs excluded), {corpus['losers']} losers ({corpus['clear_losers']} by "
+            f"more than delta = {corpus['delta']:.4f}), {corpus['clear_winners']} beat the parent by more than delta.",
             "",
-            "| rule | losers' compute saved | false kills (winners by > delta) | winners killed (any margin) "
-            "| stopped | median stop (fraction) |",
-            "|---|---|---|---|---|---|",
+            "| rule | losers' compute saved | clear losers' (by > delta) | false kills (winners by > delta) "
+            "| winners killed (any margin) | stopped | median stop (fraction) |",
+            "|---|---|---|---|---|---|---|",
         ]
         lines += ["| " + " | ".join(tally.row(rule)) + " |" for rule, tally in corpus["tallies"].items()]
         lines.append("")

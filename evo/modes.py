@@ -11,6 +11,8 @@ Shared rules, so the coordinator can treat the modes alike:
   job from the ledger's record (kind from its number of parents, island from `individual.island`, which the
   coordinator must set to `job.island`). `tell(job, None)` (no child could be proposed) frees the slot, decides
   nothing.
+- A `pruned` individual (stopped early) is discarded like any loser; one whose confirmation failed
+  (`confirmed is False`) is discarded or rejected: it never becomes the best or a member.
 - State depends only on what was told, and ties always go to the older individual (`rank_key`), so telling the
   finished individuals in id order rebuilds the same next jobs. One exception, documented at `Population`:
   migration timing follows the order results arrived.

@@ -17,9 +17,10 @@ from evo.target import TargetSpec, load_target
 from .conftest import REPO
 
 BASELINE = (REPO / "target" / "train.py").read_text()
-# The CPU budget clock keeps the number of steps the same on a loaded machine (and exercises EVO_BUDGET_CLOCK=cpu).
+# The CPU budget clock keeps the number of steps the same on a loaded machine (and exercises EVO_BUDGET_CLOCK=cpu);
+# one thread, because an idle OpenMP thread spin-waits on a busy machine and burns CPU seconds without steps.
 SETTINGS = EvalSettings(
-    budget=2.0, clock="cpu", startup_grace=30.0, eval_grace=30.0, threads=2, env={"EVO_CORPUS": "synthetic"}
+    budget=2.0, clock="cpu", startup_grace=30.0, eval_grace=30.0, threads=1, env={"EVO_CORPUS": "synthetic"}
 )
 
 
