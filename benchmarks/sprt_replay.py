@@ -17,6 +17,7 @@ any eventual winner, and the decisions made; and writes them to benchmarks/RESUL
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -307,6 +308,22 @@ def optuna_verdicts(
     return [run(candidate.curve, candidate.metric) for candidate in order]
 
 
+def sprt_tally(
+    rule: SprtRule,
+    candidates: list[Candidate],
+    models: dict[int, NoiseModel],
+    paired: dict[tuple[str, int], NoiseModel],
+    budget: float,
+    delta: float,
+) -> Tally:
+    """One SPRT rule over a corpus: each candidate with the noise model for its seed (same-seed when asked)."""
+    tally = Tally()
+    for c in candidates:
+        model = paired[c.variant, c.seed] if rule.paired else models[c.seed]
+        tally.add(c, rule.judge(c, model, budget), delta)
+    return tally
+
+
 def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     import optuna
 
@@ -328,14 +345,15 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         candidates, parents, failed = load_corpus(data, name)
         models = {seed: noise_without(parents, seed, budget) for seed in parents}
         delta = float(np.mean([unit.in_metric_units(model) for model in models.values()]))
-        tallies: dict[str, Tally] = {}
-        for rule in rules:
-            tally = tallies.setdefault(rule.name, Tally())
-            for candidate in candidates:
-                model = models[candidate.seed]
-                if rule.paired:
-                    model = paired_without(model, parents, candidates, candidate)
-                tally.add(candidate, rule.judge(candidate, model, budget), delta)
+        paired = {(c.variant, c.seed): paired_without(models[c.seed], parents, candidates, c) for c in candidates}
+        judged = (candidates, models, paired, budget, delta)
+        tallies = {rule.name: sprt_tally(rule, *judged) for rule in rules}
+        grid = {
+            (d, m, noise): sprt_tally(
+                SprtRule("", replace(settings, delta=d), margin=m, paired=noise == "same-seed"), *judged
+            )
+            for d, m, noise in itertools.product((1.0, 2.0, 3.0), (0.0, 1.0, 2.0), ("two-seed", "same-seed"))
+        }
         rng = random.Random(0)
         for _ in range(orders):
             order = rng.sample(candidates, len(candidates))
@@ -353,6 +371,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
             "clear_losers": sum(g < -delta for g in gains),
             "clear_winners": sum(g > delta for g in gains),
             "tallies": tallies,
+            "grid": grid,
         }
     return report
 
@@ -383,6 +402,21 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
         ]
         lines += ["| " + " | ".join(tally.row(rule)) + " |" for rule, tally in corpus["tallies"].items()]
         lines.append("")
+    wide, near = report["wide"]["grid"], report["near-tie"]["grid"]
+    lines += [
+        "**Sensitivity** of evo's SPRT (warm-up 0.1): delta and margin in noise units; margin m makes H0 'better "
+        "than the parent by m', so margin = delta stops candidates unlikely to win by delta. Columns: losers' compute "
+        "saved (clear losers' in brackets) / false kills.",
+        "",
+        "| delta | margin | noise | wide: saved | wide: false kills | near-tie: saved (clear) | near-tie: false kills "
+        "| near-tie: winners killed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, tally in wide.items():
+        d, m, noise = key
+        w, n = tally.row(""), near[key].row("")
+        lines.append(f"| {d:g} | {m:g} | {noise} | {w[1]} | {w[3]} | {n[1]} ({n[2]}) | {n[3]} | {n[4]} |")
+    lines.append("")
     return "\n".join(lines)
 
 
