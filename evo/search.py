@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from evo.calibrate import run_noise_model
+from evo.calibrate import cache_path, run_noise_model
 from evo.config import RunConfig, dump_config, eval_settings, llm_config, load_config
 from evo.errors import EvoError
 from evo.evaluator import EvalSettings, evaluate
@@ -144,12 +144,14 @@ class Coordinator:
         """The run's noise model: saved in the run, stored (calibration.file), cached, or measured now on the slots."""
         calibration = self.config.calibration
         slots = [self._settings(slot) for slot in range(self.config.slots.count)]
-        if not (self.paths.root / "noise.json").is_file() and calibration.file is None:
-            self.on_notice(
-                f"calibrating the noise model: the baseline and {calibration.probes} probes on {calibration.runs} "
-                "seeds (unless the cache has it)"
-            )
         stored = Path(calibration.file).expanduser() if calibration.file is not None else None
+        cached = cache_path(self.target, slots[0], calibration.runs, calibration.probes)
+        if not (self.paths.root / "noise.json").is_file() and stored is None and not cached.is_file():
+            probes = f" and {calibration.probes} probes" if calibration.probes else ""
+            self.on_notice(
+                f"calibrating the noise model: the baseline{probes} on {calibration.runs} seeds "
+                "(once for this setup: it is cached)"
+            )
         model, source = run_noise_model(
             self.target, slots, calibration.runs, calibration.probes, stored, self.paths.root
         )
@@ -333,6 +335,8 @@ class Coordinator:
                 finished,
                 budget_seconds=individual.budget_seconds + used,
                 saved_seconds=individual.saved_seconds + saved,
+                reason=f"stopped at {test.stopped_at or 0:.0%} of the budget: its curve is worse than {reference.id}'s"
+                f" (SPRT log LR {test.llr:.1f})",
             )
             self.ledger.event(
                 "pruned",

@@ -57,6 +57,7 @@ def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_sa
         assert 0.1 <= stop < 1
         assert individual.budget_seconds == pytest.approx(event["used_seconds"])
         assert individual.budget_seconds + individual.saved_seconds == pytest.approx(300.0)
+        assert individual.reason.startswith(f"stopped at {stop:.0%} of the budget: its curve is worse than ")
         # Killed within one progress interval: at most one more point was printed after the stopping one.
         assert sum(t / 300.0 > stop + 1e-9 for t, _ in individual.curve) <= 1
         referenced = individuals[event["reference"]]
