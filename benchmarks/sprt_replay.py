@@ -23,6 +23,7 @@ import os
 import random
 import tempfile
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -328,6 +329,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # WilcoxonPruner's
     budget = float(data["meta"]["budget"])
     settings = SprtSettings(alpha=alpha, delta=2.0)  # evo's early_stop defaults: delta 2 noise units, warm-up 0.1
     rules = [
@@ -361,6 +363,11 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
                 tally = tallies.setdefault(label, Tally())
                 for candidate, verdict in zip(order, optuna_verdicts(pruner, order, parents, budget), strict=True):
                     tally.add(candidate, verdict, delta)
+        for label in optuna_pruners(int(0.1 * GRID)):  # each candidate alone after the parent's runs, like the SPRT
+            tally = tallies.setdefault(f"{label}, parent's runs only", Tally())
+            for candidate in candidates:
+                pruner = optuna_pruners(int(0.1 * GRID))[label]
+                tally.add(candidate, optuna_verdicts(pruner, [candidate], parents, budget)[0], delta)
         gains = [c.reference["metric"] - c.metric for c in candidates]
         report[name] = {
             "candidates": len(candidates),
