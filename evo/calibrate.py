@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -86,7 +87,9 @@ def calibrate(
     def run(index: int) -> EvalResult:
         k, _, code, seed = jobs[index]
         slot = slots[index % len(slots)]
-        return evaluate(target, code, workdir / f"{k}-seed-{seed}", replace(slot, seed=seed))
+        result = evaluate(target, code, workdir / f"{k}-seed-{seed}", replace(slot, seed=seed))
+        shutil.rmtree(workdir / f"{k}-seed-{seed}" / "workspace", ignore_errors=True)  # the log stays
+        return result
 
     results: dict[str, dict[int, EvalResult]] = {}
     with ThreadPoolExecutor(len(slots)) as pool:

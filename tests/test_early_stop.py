@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from benchmarks.confirmation import trials
 from evo.config import load_config
-from evo.search import Coordinator, start
+from evo.proctree import with_env
+from evo.search import RUN_MARK, Coordinator, start
 from population.ledger import Ledger
+from population.store import GitStore
 
 from .conftest import REPO
 
@@ -141,3 +146,47 @@ def test_in_population_mode_an_unconfirmed_child_never_becomes_the_best(tmp_path
         assert individuals[ident].confirmed is (kind == "confirmed")
         if kind == "not_confirmed":
             assert ident in rejected and outcome.best is not None and outcome.best.id != ident
+
+
+def test_kill_9_during_calibration_pruning_and_confirmation_then_resume(tmp_path: Path) -> None:
+    args = [
+        str(REPO / "configs" / "surrogate.yaml"),
+        f"runs_dir={tmp_path / 'runs'}",
+        f"target={SURROGATE}",
+        "env={EVO_SURROGATE_SECONDS: '0.4'}",
+        "mode=ratchet",
+        "stop.evaluations=10",
+        "early_stop.enabled=true",
+        "confirm.enabled=true",
+        "confirm.max_pairs=2",
+        "calibration.runs=3",
+    ]
+    root = tmp_path / "runs" / "surrogate"
+    rng = random.Random(3)
+
+    def evo(*words: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "evo.cli", *words], cwd=tmp_path, stderr=subprocess.DEVNULL)
+
+    process = evo("run", *args)
+    deadline = time.monotonic() + 60
+    while not (root / "ledger.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(3):
+        time.sleep(rng.uniform(0.5, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process = evo("resume", str(root))
+    assert process.wait(timeout=300) == 0
+    with Ledger(root / "ledger.sqlite") as ledger, GitStore(root / "git", ("train.py",)) as store:
+        individuals = ledger.all()
+        assert len(individuals) >= 10 and all(i.is_finished for i in individuals)
+        assert store.check(individuals) == []
+        evaluated = {e.individual for e in ledger.evaluations()}
+        assert evaluated == {i.id for i in individuals}
+        verdicts = {e.data["individual"]: e.kind == "confirmed" for e in ledger.events() if "confirm" in e.kind}
+        for individual in individuals:
+            if individual.confirmed is not None:
+                assert verdicts[individual.id] is individual.confirmed
+        run_id = ledger.get_meta("run_id")
+    assert (root / "noise.json").is_file()
+    assert not with_env(RUN_MARK, run_id)
