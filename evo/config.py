@@ -91,7 +91,7 @@ class CalibrationConfig:
 
 
 @dataclass(frozen=True)
-class TestConfig:
+class SprtConfig:
     """A sequential test's error rate and effect size."""
 
     alpha: float = knob(
@@ -102,7 +102,7 @@ class TestConfig:
 
 
 @dataclass(frozen=True)
-class EarlyStopConfig(TestConfig):
+class EarlyStopConfig(SprtConfig):
     """Stops a candidate whose curve is worse than its reference's by delta (one-sided SPRT on calibrated noise)."""
 
     delta: float = knob(2.0, "how much worse a clear loser is, in delta_units", gt=0)
@@ -114,7 +114,7 @@ class EarlyStopConfig(TestConfig):
 
 
 @dataclass(frozen=True)
-class ConfirmConfig(TestConfig):
+class ConfirmConfig(SprtConfig):
     """Re-evaluates a would-be new best against the best on fresh seeds until an SPRT decides the gain exceeds delta."""
 
     enabled: bool = knob(False, "confirm a new best before it replaces the incumbent or enters the elite")

@@ -11,15 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from evo.config import ConfirmConfig, EarlyStopConfig, TestConfig
+from evo.config import ConfirmConfig, EarlyStopConfig
 from evo.mode import Job
 from evo.noise import NoiseModel
 from evo.sprt import CurveTest, PairedTest, SprtSettings
 from population.individual import Individual, rank_key
-
-
-def test_settings(config: TestConfig) -> SprtSettings:
-    return SprtSettings(config.alpha, getattr(config, "beta", 0.2), config.delta, config.delta_units)
 
 
 def monitor_for(
@@ -40,7 +36,7 @@ def monitor_for(
         return None
     reference = min(eligible, key=lambda p: rank_key(p, direction))
     margin = early_stop.margin if early_stop.delta_units == "noise" else early_stop.margin / noise.final_sd
-    settings = test_settings(early_stop)
+    settings = SprtSettings(alpha=early_stop.alpha, delta=early_stop.delta, units=early_stop.delta_units)
     test = CurveTest(reference.curve, noise, settings, budget, early_stop.warmup, early_stop.catch_up, margin)
     return test, reference
 
@@ -76,7 +72,8 @@ class Confirmation:
         direction: str,
         run_seed: int,
     ) -> Confirmation:
-        test = PairedTest(noise, test_settings(confirm), confirm.max_pairs, direction)
+        settings = SprtSettings(confirm.alpha, confirm.beta, confirm.delta, confirm.delta_units)
+        test = PairedTest(noise, settings, confirm.max_pairs, direction)
         return cls(job, child, incumbent, test, run_seed)
 
     def next_seed(self) -> int:
