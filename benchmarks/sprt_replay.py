@@ -383,10 +383,10 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     return report
 
 
-def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: float) -> str:
+def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: float, curves: str) -> str:
     meta = data["meta"]
     lines = [
-        f"Curves: `{CURVES.relative_to(REPO)}` (from `python -m benchmarks.sprt_replay collect`), the default "
+        f"Curves: `{curves}` (from `python -m benchmarks.sprt_replay collect`), the default "
         f"target on its `{meta['corpus']}` corpus, "
         f"{meta['budget']:g} s budget ({meta['clock']} clock, {meta['device']}). Each candidate is judged against its "
         f"parent's run on the same seed; SPRT at alpha = {alpha} (one-sided), delta in noise units (the parent's "
@@ -409,6 +409,8 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
         ]
         lines += ["| " + " | ".join(tally.row(rule)) + " |" for rule, tally in corpus["tallies"].items()]
         lines.append("")
+    if set(report) != {"wide", "near-tie"}:
+        return "\n".join(lines)
     wide, near = report["wide"]["grid"], report["near-tie"]["grid"]
     lines += [
         "**Sensitivity** of evo's SPRT (warm-up 0.1): delta and margin in noise units; margin m makes H0 'better "
@@ -446,10 +448,14 @@ def main() -> None:
         collect(args.budget, args.seeds, args.parent_seeds, args.corpus, args.workers, args.out)
         return
     data = json.loads(args.curves.read_text())
-    body = render(replay(data, args.orders, args.alpha), data, args.orders, args.alpha)
+    shown = args.curves.resolve().relative_to(REPO) if args.curves.resolve().is_relative_to(REPO) else args.curves
+    body = render(replay(data, args.orders, args.alpha), data, args.orders, args.alpha, str(shown))
     print(body)
     if not args.no_write:
-        write_section("sprt_replay", "Early termination replayed on real curves: evo's SPRT vs Optuna's pruners", body)
+        own = args.curves.resolve() == CURVES
+        key = "sprt_replay" if own else f"sprt_replay_{args.curves.stem}"
+        title = "Early termination replayed on real curves: evo's SPRT vs Optuna's pruners"
+        write_section(key, title + ("" if own else f" ({data['meta']['budget']:g} s curves)"), body)
 
 
 if __name__ == "__main__":
