@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import random
 import tempfile
 import threading
@@ -84,12 +83,12 @@ CORPORA: dict[str, dict[str, Any]] = {
 def collect(budget: float, seeds: int, parent_seeds: int, corpus: str, workers: int, out: Path) -> None:
     """Train every variant of both corpora for `seeds` seeds (the parents for `parent_seeds`) and write the curves.
     Each run is saved as it finishes and runs already in `out` are skipped, so an interrupted collection resumes."""
-    from evo.evaluator import EvalSettings, evaluate
+    from evo.evaluator import EvalSettings, available_cores, evaluate
     from evo.target import load_target
 
     target = load_target(REPO / "target")
     source = (REPO / "target" / "train.py").read_text()
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    threads = max(1, available_cores() // workers)
     data = json.loads(out.read_text()) if out.is_file() else {"meta": {}, "runs": []}
     data["meta"] = {
         "target": "target",

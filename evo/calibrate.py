@@ -119,13 +119,20 @@ def calibrate(
 
 
 def cached_or_calibrate(
-    target: TargetSpec, slots: Sequence[EvalSettings], runs: int, probes: int, workdir: Path
+    target: TargetSpec,
+    slots: Sequence[EvalSettings],
+    runs: int,
+    probes: int,
+    workdir: Path,
+    on_run: Callable[[str, int, EvalResult], None] = lambda name, seed, result: None,
+    force: bool = False,
 ) -> tuple[NoiseModel, Path, bool]:
-    """The cached model for this setup, else a fresh calibration (then cached). Returns (model, cache file, reused)."""
+    """The cached model for this setup (unless `force`), else a fresh calibration, then cached. Returns (model,
+    cache file, reused)."""
     path = cache_path(target, slots[0], runs, probes)
-    if path.is_file():
+    if path.is_file() and not force:
         return load_noise(path), path, True
-    model = calibrate(target, slots, runs, workdir, probes=probes)
+    model = calibrate(target, slots, runs, workdir, on_run, probes)
     model.save(path)
     return model, path, False
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from evo import __version__
 from evo.errors import EvoError
-from evo.evaluator import EvalSettings, evaluate
+from evo.evaluator import EvalSettings, available_cores, evaluate
 from evo.monitor import Decision
 from evo.result import EvalResult, Status
 from evo.target import load_target
@@ -158,34 +158,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from evo.calibrate import cache_path, calibrate
-    from evo.noise import load_noise
+    from evo.calibrate import cached_or_calibrate
 
     if args.runs < 3:
         raise EvoError(f"--runs must be at least 3, got {args.runs}")
     if args.slots < 1:
         raise EvoError(f"--slots must be at least 1, got {args.slots}")
-    target = load_target(args.target)
-    settings = _settings(args)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if settings.threads is None:
-        settings = replace(settings, threads=max(1, cores // args.slots))
     if args.probes < 0:
         raise EvoError(f"--probes must be at least 0, got {args.probes}")
-    path = cache_path(target, settings, args.runs, args.probes)
-    if path.is_file() and not args.force:
-        model = load_noise(path)
-        print(f"reused {path}")
-    else:
-        with tempfile.TemporaryDirectory(prefix="evo-calibrate-") as tmp:
+    target = load_target(args.target)
+    settings = _settings(args)
+    if settings.threads is None:
+        settings = replace(settings, threads=max(1, available_cores() // args.slots))
 
-            def show(name: str, seed: int, result: EvalResult) -> None:
-                value = f"{result.metric:.6f}" if result.metric is not None else result.reason
-                print(f"{name} seed {seed}: {result.status.value} {value}", flush=True)
+    def show(name: str, seed: int, result: EvalResult) -> None:
+        value = f"{result.metric:.6f}" if result.metric is not None else result.reason
+        print(f"{name} seed {seed}: {result.status.value} {value}", flush=True)
 
-            model = calibrate(target, [settings] * args.slots, args.runs, Path(tmp), show, args.probes)
-        model.save(path)
-        print(f"wrote {path}")
+    with tempfile.TemporaryDirectory(prefix="evo-calibrate-") as tmp:
+        slots = [settings] * args.slots
+        model, path, reused = cached_or_calibrate(target, slots, args.runs, args.probes, Path(tmp), show, args.force)
+    print(f"{'reused' if reused else 'wrote'} {path}")
     if args.out is not None:
         model.save(args.out)
         print(f"wrote {args.out}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 import re
 import types
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from evo.errors import EvoError
-from evo.evaluator import EvalSettings
+from evo.evaluator import EvalSettings, available_cores
 from evo.llm import CallSettings, ModelSpec
 from evo.operator_setup import LLMConfig
 
@@ -568,7 +567,7 @@ def eval_settings(config: RunConfig, slot: int = 0, cores: int | None = None) ->
     if not 0 <= slot < slots.count:
         raise ValueError(f"slot {slot} is not in range for {slots.count} slots")
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = available_cores()
     return EvalSettings(
         budget=config.budget.seconds,
         clock=config.budget.clock,

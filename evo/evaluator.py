@@ -52,6 +52,11 @@ class EvalSettings:
         return self.budget + self.startup_grace + self.eval_grace
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def candidate_env(target: TargetSpec, settings: EvalSettings) -> dict[str, str]:
     """The candidate's environment: the user's, minus anything that looks like a secret, plus evo's settings."""
     env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}

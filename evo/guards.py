@@ -9,7 +9,7 @@ run draws the same ones.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from evo.config import ConfirmConfig, EarlyStopConfig
 from evo.mode import Job
@@ -41,13 +41,9 @@ def monitor_for(
     return test, reference
 
 
-def needs_confirmation(individual: Individual, best: Individual | None, confirm: ConfirmConfig, direction: str) -> bool:
-    return (
-        confirm.enabled
-        and best is not None
-        and individual.is_parent_eligible
-        and individual.better_than(best, direction)
-    )
+def needs_confirmation(individual: Individual, best: Individual, confirm: ConfirmConfig, direction: str) -> bool:
+    """A child that would become the new best must first be confirmed (when confirmation is on)."""
+    return confirm.enabled and individual.better_than(best, direction)
 
 
 @dataclass
@@ -59,7 +55,6 @@ class Confirmation:
     incumbent: Individual
     test: PairedTest
     run_seed: int
-    failures: list[str] = field(default_factory=list)
 
     @classmethod
     def start(

@@ -130,6 +130,14 @@ class _BaselineFirst:
     def stuck(self) -> bool:
         return bool(self.stuck_reason)
 
+    def tell(self, job: Job, individual: Individual | None) -> list[Decision]:
+        """The ratchet's and best-of-n's verdict: keep (the new best), discard or crash."""
+        self._opening.tell(job, individual)
+        if individual is None:
+            return []
+        self._best, decision = _judge(individual, self._best, self.direction)
+        return [decision]
+
 
 def _is_new_best(individual: Individual, best: Individual | None, direction: str) -> bool:
     """Order-independent: a tie goes to the older individual, whichever was told first."""
@@ -165,11 +173,7 @@ class Ratchet(_BaselineFirst):
 
     def tell(self, job: Job, individual: Individual | None) -> list[Decision]:
         self._outstanding = False
-        self._opening.tell(job, individual)
-        if individual is None:
-            return []
-        self._best, decision = _judge(individual, self._best, self.direction)
-        return [decision]
+        return super().tell(job, individual)
 
 
 # ---------------------------------------------------------------------------------------------------- best-of-n
@@ -190,13 +194,6 @@ class BestOfN(_BaselineFirst):
         if baseline is None or self._opening.failed:
             return None
         return Job(MUTATION, (baseline,))
-
-    def tell(self, job: Job, individual: Individual | None) -> list[Decision]:
-        self._opening.tell(job, individual)
-        if individual is None:
-            return []
-        self._best, decision = _judge(individual, self._best, self.direction)
-        return [decision]
 
 
 # ---------------------------------------------------------------------------------------------------- population

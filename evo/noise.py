@@ -238,11 +238,7 @@ def _fit_correlation(z: np.ndarray) -> tuple[float, float]:
     optimiser to diverge)."""
     lags = np.arange(1, MAX_LAG + 1)
     observed = np.array([_corr(z[:, :-lag].ravel(), z[:, lag:].ravel()) for lag in lags])
-    best = (math.inf, 0.0, 0.0)
-    for w in np.linspace(0, 0.98, 50):
-        for phi in np.linspace(0, 0.99, 100):
-            model = w + (1 - w) * phi**lags
-            loss = float(np.sum((model - observed) ** 2))
-            if loss < best[0]:
-                best = (loss, float(w), float(phi))
-    return best[1], best[2]
+    w, phi = np.meshgrid(np.linspace(0, 0.98, 50), np.linspace(0, 0.99, 100), indexing="ij")
+    model = w[..., None] + (1 - w[..., None]) * phi[..., None] ** lags
+    i, j = np.unravel_index(np.argmin(np.sum((model - observed) ** 2, axis=-1)), w.shape)
+    return float(w[i, j]), float(phi[i, j])

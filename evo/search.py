@@ -394,24 +394,11 @@ class Coordinator:
     ) -> None:
         """Record a pair's two evaluations, feed the test, and tell the mode once it has decided."""
         now = time.time()
-        incumbent = self.individuals[confirmation.incumbent.id]
-        for result, individual in zip(results, (incumbent, confirmation.child), strict=True):
-            self.ledger.add_evaluation(individual.id, result, finished=now)
-        incumbent = replace(
-            incumbent,
-            seeds=(*incumbent.seeds, results[0].seed),
-            budget_seconds=incumbent.budget_seconds + results[0].budget,
-            wall_seconds=incumbent.wall_seconds + results[0].wall_seconds,
-        )
-        self.ledger.update(incumbent)
+        incumbent = _reevaluated(self.individuals[confirmation.incumbent.id], results[0])
+        self.ledger.finish(incumbent, results[0], finished=now)  # the record and its new evaluation, atomically
         self.individuals[incumbent.id] = incumbent
-        child = confirmation.child
-        confirmation.child = replace(
-            child,
-            seeds=(*child.seeds, results[1].seed),
-            budget_seconds=child.budget_seconds + results[1].budget,
-            wall_seconds=child.wall_seconds + results[1].wall_seconds,
-        )
+        self.ledger.add_evaluation(confirmation.child.id, results[1], finished=now)  # still running: no record yet
+        confirmation.child = _reevaluated(confirmation.child, results[1])
         failed = [f"{r.status.value}: {r.reason}" for r in results if r.status is not Status.OK or r.metric is None]
         if failed:
             verdict: bool | None = False
@@ -573,6 +560,16 @@ class Coordinator:
                 last,
             )
         )
+
+
+def _reevaluated(individual: Individual, result: EvalResult) -> Individual:
+    """`individual` after a re-evaluation on another seed: its seed and seconds add up, its metric stays."""
+    return replace(
+        individual,
+        seeds=(*individual.seeds, result.seed),
+        budget_seconds=individual.budget_seconds + result.budget,
+        wall_seconds=individual.wall_seconds + result.wall_seconds,
+    )
 
 
 def improvement(best: Individual | None, baseline: Individual | None, direction: str) -> float | None:

@@ -200,13 +200,16 @@ class Ledger:
         with self._write() as db:
             self._update(db, individual)
 
-    def finish(self, individual: Individual, result: Any, started: float | None = None) -> int:
+    def finish(
+        self, individual: Individual, result: Any, started: float | None = None, finished: float | None = None
+    ) -> int:
         """Store an evaluated individual and its evaluation in one transaction: a kill between the two writes would
         otherwise leave a finished individual without its evaluation (or, the other way round, one evaluated twice).
+        The evaluation ends at `finished` (default: the individual's finish; a re-evaluation passes its own).
         Returns the evaluation's id."""
         with self._write() as db:
             self._update(db, individual)
-            return self._insert_evaluation(db, individual.id, result, started, individual.finished)
+            return self._insert_evaluation(db, individual.id, result, started, finished or individual.finished)
 
     def _update(self, db: sqlite3.Connection, individual: Individual) -> None:
         assignments = ", ".join(f'"{name}" = ?' for name in _COLUMNS[1:])

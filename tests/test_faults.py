@@ -273,8 +273,10 @@ def test_many_candidates_in_threads_never_lose_a_descriptor(make_target: Make, q
     after another thread's candidate had been given the same number (EBADF/EINVAL in the other's selector)."""
     target = make_target('print("step 1 (50.0%) | loss: 1.0")\nprint("---")\nprint("val_bpb: 1.0")\n')
 
+    settings = replace(quick, startup_grace=30.0)  # 8 interpreters starting at once on 2 cores: no timeouts
+
     def one(i: int) -> str:
-        result = evaluate(target, None, tmp_path / f"run{i}", quick)
+        result = evaluate(target, None, tmp_path / f"run{i}", settings)
         gc.collect()  # finalise the dead candidates' file objects while others are running
         return result.status.value
 
