@@ -26,6 +26,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from evo.sprt import CurveTest, SprtSettings
 
 REPO = Path(__file__).resolve().parent.parent
 CURVES = REPO / "benchmarks" / "data" / "sprt_curves.json"
+DRIFTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # the drift variances the sensitivity table tries
 
 # Each corpus: its parent's constants over target/train.py, then variants as changes over the parent.
 CORPORA: dict[str, dict[str, Any]] = {
@@ -256,13 +258,13 @@ class SprtRule:
     independent: bool = False  # ablation: pretend the curve's points are independent
     margin: float = 0.0
     paired: bool = False  # use the same-seed noise measured by probes
+    drift: float = 0.0  # variance (noise units squared, over a whole budget) the gap may still drift by the end
 
     def judge(self, candidate: Candidate, noise: NoiseModel, budget: float) -> Verdict:
         if self.independent:
             noise = replace(noise, persistent=0.0, phi=0.0)
-        test = CurveTest(
-            candidate.reference["curve"], noise, self.settings, budget, self.warmup, self.catch_up, self.margin
-        )
+        reference = candidate.reference["curve"]
+        test = CurveTest(reference, noise, self.settings, budget, self.warmup, self.catch_up, self.margin, self.drift)
         for t, value in candidate.curve:
             if test.update(t, value) is Decision.STOP:
                 return Verdict(test.stopped_at)
@@ -324,6 +326,17 @@ def sprt_tally(
     return tally
 
 
+def seed_spread(candidates: list[Candidate], unit: float) -> float | None:
+    """How much the final gain over the parent of a variant within 2 `unit`s of it on average varies with the seed
+    (pooled sd, in `unit`s): how far a tie can end from level, which no early look can foresee. None: no such
+    variant."""
+    gains: dict[str, list[float]] = {}
+    for c in candidates:
+        gains.setdefault(c.variant, []).append((c.reference["metric"] - c.metric) / unit)
+    close = [np.var(g, ddof=1) for g in gains.values() if len(g) > 1 and abs(np.mean(g)) <= 2]
+    return float(np.sqrt(np.mean(close))) if close else None
+
+
 def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     import optuna
 
@@ -338,6 +351,8 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         SprtRule("evo SPRT, same-seed noise (probes)", settings, paired=True),
         SprtRule("evo SPRT, same-seed noise, margin = delta", settings, margin=2.0, paired=True),
         SprtRule("evo SPRT, catch-up 0.2", settings, catch_up=0.2),
+        SprtRule("evo SPRT, drift 4 (the gap may still move by 2 units)", settings, drift=4.0),
+        SprtRule("evo SPRT, same-seed noise, drift 0.5", settings, paired=True, drift=0.5),
         SprtRule("evo SPRT, points taken as independent (ablation)", settings, independent=True),
     ]
     unit = SprtSettings(delta=1.0)  # false kills: winners by more than one noise unit
@@ -354,6 +369,10 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
                 SprtRule("", replace(settings, delta=d), margin=m, paired=noise == "same-seed"), *judged
             )
             for d, m, noise in itertools.product((1.0, 2.0, 3.0), (0.0, 1.0, 2.0), ("two-seed", "same-seed"))
+        }
+        drifts = {
+            (v, m, noise): sprt_tally(SprtRule("", settings, margin=m, paired=noise == "same-seed", drift=v), *judged)
+            for noise, m, v in itertools.product(("two-seed", "same-seed"), (0.0, 1.0), DRIFTS)
         }
         rng = random.Random(0)
         for _ in range(orders):
@@ -376,8 +395,10 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
             "losers": sum(g < 0 for g in gains),
             "clear_losers": sum(g < -delta for g in gains),
             "clear_winners": sum(g > delta for g in gains),
+            "tie_sd": seed_spread(candidates, delta),
             "tallies": tallies,
             "grid": grid,
+            "drifts": drifts,
         }
     return report
 
@@ -400,7 +421,8 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
         lines += [
             f"**{name}** corpus: {corpus['candidates']} candidate runs ({corpus['variants']} variants; "
             f"{corpus['failed']} failed runs excluded), {corpus['losers']} losers ({corpus['clear_losers']} by "
-            f"more than delta = {corpus['delta']:.4f}), {corpus['clear_winners']} beat the parent by more than delta.",
+            f"more than delta = {corpus['delta']:.4f}), {corpus['clear_winners']} beat the parent by more than delta."
+            + _tie_note(corpus["tie_sd"]),
             "",
             "| rule | losers' compute saved | clear losers' (by > delta) | false kills (winners by > delta) "
             "| winners killed (any margin) | stopped | median stop (fraction) |",
@@ -410,22 +432,47 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
         lines.append("")
     if set(report) != {"wide", "near-tie"}:
         return "\n".join(lines)
-    wide, near = report["wide"]["grid"], report["near-tie"]["grid"]
-    lines += [
-        "**Sensitivity** of evo's SPRT (warm-up 0.1): delta and margin in noise units; margin m makes H0 'better "
-        "than the parent by m', so margin = delta stops candidates unlikely to win by delta. Columns: losers' compute "
-        "saved (clear losers' in brackets) / false kills.",
-        "",
-        "| delta | margin | noise | wide: saved | wide: false kills | near-tie: saved (clear) | near-tie: false kills "
-        "| near-tie: winners killed |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for key, tally in wide.items():
-        d, m, noise = key
-        w, n = tally.row(""), near[key].row("")
-        lines.append(f"| {d:g} | {m:g} | {noise} | {w[1]} | {w[3]} | {n[1]} ({n[2]}) | {n[3]} | {n[4]} |")
-    lines.append("")
+    lines += _sensitivity(report, "grid", SENSITIVITY) + _sensitivity(report, "drifts", DRIFT_SENSITIVITY)
     return "\n".join(lines)
+
+
+def _tie_note(spread: float | None) -> str:
+    if spread is None:
+        return ""
+    return (
+        f" The final gain of a variant within 2 delta of the parent varies by {spread:.2f} delta from seed to seed, "
+        f"so a variant that ties on average ends a clear winner on {NormalDist().cdf(-1 / spread):.0%} of seeds."
+    )
+
+
+COLUMNS = (
+    " wide: saved | wide: false kills | near-tie: saved (clear) | near-tie: false kills | near-tie: winners killed |"
+)
+SENSITIVITY = [
+    "**Sensitivity** of evo's SPRT (warm-up 0.1): delta and margin in noise units; margin m makes H0 'better "
+    "than the parent by m', so margin = delta stops candidates unlikely to win by delta. Columns: losers' compute "
+    "saved (clear losers' in brackets) / false kills.",
+    "",
+    "| delta | margin | noise |",
+]
+DRIFT_SENSITIVITY = [
+    "**Drift** (delta 2, warm-up 0.1, `CurveTest(drift=v)`): the final gap is the gap so far plus a Brownian drift "
+    "whose variance is v noise units squared over a whole budget and zero at its end. Columns as above.",
+    "",
+    "| drift | margin | noise |",
+]
+
+
+def _sensitivity(report: dict[str, Any], grid: str, head: list[str]) -> list[str]:
+    """One sensitivity table: a row per setting (its key's parts first), both corpora side by side."""
+    wide, near = report["wide"][grid], report["near-tie"][grid]
+    lines = [*head[:-1], head[-1] + COLUMNS, "|---" * (3 + 5) + "|"]
+    for key, tally in wide.items():
+        w, n = tally.row(""), near[key].row("")
+        cells = [f"{part:g}" if isinstance(part, float) else part for part in key]
+        lines.append(f"| {' | '.join(cells)} | {w[1]} | {w[3]} | {n[1]} ({n[2]}) | {n[3]} | {n[4]} |")
+    lines.append("")
+    return lines
 
 
 def main() -> None:

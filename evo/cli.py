@@ -53,7 +53,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="start a search from a config file")
     run.add_argument("config", help="YAML config, e.g. configs/quickstart.yaml")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. population.size=16")
-    resume = commands.add_parser("resume", help="continue a stopped or killed run")
+    resume = commands.add_parser("resume", help="continue a stopped or killed run, bench or sweep")
     resume.add_argument("run_dir")
     status = commands.add_parser("status", help="counts, the top individuals and the best one's lineage")
     status.add_argument("run_dir")
@@ -65,6 +65,16 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("run_dir")
     export.add_argument("id", nargs="?")
     export.add_argument("-o", "--output", required=True)
+    for name, doc in (
+        ("bench", "compare search modes at equal compute over several seeds, in parallel, and write a report"),
+        ("sweep", "grid or random search over the search's own hyperparameters, ranked with confidence intervals"),
+    ):
+        command = commands.add_parser(name, help=doc)
+        command.add_argument("config", help=f"YAML {name} file, e.g. configs/{name}-surrogate.yaml")
+        command.add_argument("--jobs", type=int, help="searches at once (default: the file's jobs, else by cores)")
+    report = commands.add_parser("report", help="write report/ (Markdown, HTML, figures) for a run, bench or sweep")
+    report.add_argument("run_dir", help="a run directory (live or finished), or a bench or sweep directory")
+    report.add_argument("--out", type=Path, help="where to write it (default: RUN_DIR/report)")
 
 
 def _add_settings(command: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -25,6 +25,8 @@ from evo.errors import EvoError
 from evo.evaluator import EvalSettings, available_cores
 from evo.llm import CallSettings, ModelSpec
 from evo.operator_setup import LLMConfig
+
+T = TypeVar("T")
 
 
 def knob(default: Any, doc: str, **bounds: float) -> Any:
@@ -110,6 +112,7 @@ class EarlyStopConfig(SprtConfig):
     warmup: float = knob(0.1, "fraction of the budget before the test looks at the curve", ge=0, lt=1)
     catch_up: float = knob(0.0, "share of the reference's remaining improvement a candidate may still catch up", ge=0)
     margin: float = knob(0.0, "H0: better than the reference by margin (delta_units); = delta stops non-winners", ge=0)
+    drift: float = knob(0.0, "variance (noise units squared) by which the gap may still drift before the end", ge=0)
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,27 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     except _Problem as problem:
         raise EvoError(f"{origins.where(problem.blame, problem.secret)}: {problem}") from None
     return config
+
+
+def load_file(cls: type[T], path: str | Path, defaults: Mapping[str, Any] | None = None) -> T:
+    """Load a YAML file into the config dataclass `cls` (e.g. a bench or sweep file), checked like a run config:
+    every error is one line naming the file, line and key. `defaults` fill keys the file leaves out."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvoError(f"config file {str(path)!r} not found")
+    data, lines = _read(path)
+    for key, value in (defaults or {}).items():
+        data.setdefault(key, value)
+    try:
+        _refuse_secrets(data, "")
+        return _section(cls, data, "")
+    except _Problem as problem:
+        raise EvoError(f"{_Origins(str(path), lines).where(problem.blame, problem.secret)}: {problem}") from None
+
+
+def key_line(path: str | Path, key: str) -> str:
+    """Where dotted `key` was written in a YAML file ("file, line N"), for errors found after loading."""
+    return _Origins(str(path), _read(Path(path))[1]).where([key])
 
 
 class _Problem(Exception):
@@ -371,6 +395,8 @@ def _convert(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
     """Check `value` against type `tp` and the bounds in `meta`; return it in the dataclass's form."""
     if dataclasses.is_dataclass(tp):
         return _section(tp, value, key)
+    if tp is Any:  # checked later, where it is used (e.g. a sweep's values, applied as run-config overrides)
+        return value
     origin = get_origin(tp)
     if origin is tuple:
         item_type = get_args(tp)[0]
@@ -453,6 +479,8 @@ def _describe(tp: Any, meta: Mapping[str, Any]) -> str:
         return " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
     if get_origin(tp) is tuple:
         item = get_args(tp)[0]
+        if item is Any:
+            return "a list"
         return "a list of mappings" if dataclasses.is_dataclass(item) else f"a list of {_describe(item, {})[2:]}s"
     words = {bool: "true or false", int: "an integer", float: "a number", str: "a non-empty string"}[tp]
     low = next(((name, meta[name]) for name in ("ge", "gt") if name in meta), None)

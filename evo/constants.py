@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -164,6 +164,21 @@ def domain_of(constant: Constant) -> Domain | None:
     else:
         domain = _float_domain(constant.name, value, declared, bool(_FRACTION_WORDS.search(comment)))
     return domain if domain is not None and _has_room(domain, value) else None
+
+
+def mutable_constants(code: Mapping[str, str], editable: Sequence[str]) -> list[tuple[str, Constant, Domain]]:
+    """(file, constant, domain) for every mutable constant of the editable Python files in `code` (a file that does
+    not parse has none): the knobs the offline operators and the optuna-tpe peer search."""
+    knobs = []
+    for file in editable:
+        if not file.endswith(".py") or file not in code:
+            continue
+        try:
+            constants = read_constants(code[file])
+        except SyntaxError:
+            continue
+        knobs += [(file, c, d) for c in constants if (d := domain_of(c)) is not None]
+    return knobs
 
 
 def _int_domain(value: int, declared: tuple[float, float] | None, says_pow2: bool) -> Domain | None:

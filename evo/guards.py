@@ -37,7 +37,9 @@ def monitor_for(
     reference = min(eligible, key=lambda p: rank_key(p, direction))
     margin = early_stop.margin if early_stop.delta_units == "noise" else early_stop.margin / noise.final_sd
     settings = SprtSettings(alpha=early_stop.alpha, delta=early_stop.delta, units=early_stop.delta_units)
-    test = CurveTest(reference.curve, noise, settings, budget, early_stop.warmup, early_stop.catch_up, margin)
+    test = CurveTest(
+        reference.curve, noise, settings, budget, early_stop.warmup, early_stop.catch_up, margin, early_stop.drift
+    )
     return test, reference
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from deap import tools
 
-from evo.constants import Constant, Domain, Value, domain_of, format_value, read_constants, rewrite
+from evo.constants import Constant, Domain, Value, format_value, mutable_constants, rewrite
 from evo.operator import Context, Parent, Proposal
 from population.deap_random import seeded_global_random
 
@@ -35,7 +35,7 @@ class ParamMutation:
     def propose(self, parents: Sequence[Parent], context: Context) -> Proposal:
         parent = parents[0]
         rng = random.Random(context.seed)
-        knobs = _mutable(parent, context)
+        knobs = mutable_constants(parent.code, context.editable)
         if not knobs:
             files = ", ".join(n for n in context.editable if n.endswith(".py")) or "no editable Python file"
             return Proposal(
@@ -68,20 +68,6 @@ def mutate_literal(constant: Constant, domain: Domain, rng: random.Random, eta: 
         if new != constant.value and domain.contains(new):
             return literal
     return None
-
-
-def _mutable(parent: Parent, context: Context) -> list[tuple[str, Constant, Domain]]:
-    """(file, constant, domain) for every mutable constant of the parent's editable Python files."""
-    knobs = []
-    for file in context.editable:
-        if not file.endswith(".py") or file not in parent.code:
-            continue
-        try:
-            constants = read_constants(parent.code[file])
-        except SyntaxError:
-            continue
-        knobs += [(file, c, d) for c in constants if (d := domain_of(c)) is not None]
-    return knobs
 
 
 def _draw(value: Value, domain: Domain, rng: random.Random, eta: float) -> Value:

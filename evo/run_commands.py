@@ -7,9 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from evo import bench
+from evo.bench_config import load_bench, load_sweep
 from evo.config import load_config
+from evo.document import markdown_sections
 from evo.errors import EvoError
 from evo.progress import ProgressDisplay
+from evo.run_data import PEER_FILE, load_run
 from evo.search import Coordinator, Outcome, RunPaths, improvement, start
 from evo.target import load_target
 from population.individual import Individual, rank_key
@@ -30,7 +34,43 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     print(f"evo resume: {args.run_dir}", file=sys.stderr)
-    return _search(Path(args.run_dir))
+    root = Path(args.run_dir)
+    if (root / bench.PLAN_FILE).is_file():
+        return _bench(root, None)
+    if (root / PEER_FILE).is_file():
+        from evo.peer_tpe import run_tpe
+
+        print(f"stopped: {run_tpe(root, on_line=print)}")
+        return 0
+    return _search(root)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    plan = load_bench(args.config) if args.command == "bench" else load_sweep(args.config)
+    if args.jobs is not None and args.jobs < 1:
+        raise EvoError(f"--jobs must be at least 1, got {args.jobs}")
+    for line in plan.skipped:
+        print(f"skipped setting {line}", file=sys.stderr)
+    return _bench(bench.create(plan), args.jobs)
+
+
+def _bench(root: Path, jobs: int | None) -> int:
+    report = bench.run_plan(root, jobs, on_line=lambda line: print(line, file=sys.stderr, flush=True))
+    print(markdown_sections(report.read_text(), ["Ranking"]))
+    print(f"\nreport: {report} (and report.html beside it)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from evo.report import write_run_report
+
+    root = Path(args.run_dir)
+    if (root / bench.PLAN_FILE).is_file():
+        path = bench.write_report(root, out=args.out)
+    else:
+        path = write_run_report(load_run(root), args.out or root / "report")
+    print(f"report: {path} (and report.html beside it)")
+    return 0
 
 
 def _search(root: Path) -> int:
@@ -157,4 +197,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "show": cmd_show, "export": cmd_export}
+COMMANDS = {
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "status": cmd_status,
+    "show": cmd_show,
+    "export": cmd_export,
+    "bench": cmd_bench,
+    "sweep": cmd_bench,
+    "report": cmd_report,
+}

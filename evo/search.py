@@ -13,14 +13,14 @@ import math
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from evo.calibrate import cache_path, run_noise_model
-from evo.config import RunConfig, dump_config, eval_settings, llm_config, load_config
+from evo.config import RunConfig, StopConfig, dump_config, eval_settings, llm_config, load_config
 from evo.errors import EvoError
 from evo.evaluator import EvalSettings, evaluate
 from evo.guards import Confirmation, monitor_for, needs_confirmation
@@ -33,7 +33,7 @@ from evo.proctree import kill_marked
 from evo.result import EvalResult, Status
 from evo.results_tsv import write_results_tsv
 from evo.sprt import CurveTest
-from evo.target import load_target
+from evo.target import TargetSpec, load_target
 from population.individual import Individual, format_id
 from population.ledger import Ledger
 from population.store import GitStore
@@ -115,11 +115,10 @@ class Coordinator:
         root: Path,
         on_progress: Callable[[Progress], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
+        gpus: tuple[str, ...] | None = None,
     ) -> None:
         self.paths = RunPaths(root)
-        if not self.paths.config.is_file():
-            raise EvoError(f"{root} is not a run directory (no config.yaml)")
-        self.config = load_config(self.paths.config)
+        self.config = session_config(self.paths, gpus)
         self.target = load_target(self.config.target)
         self.direction = self.target.metric.direction
         self.ledger = Ledger(self.paths.ledger)
@@ -129,9 +128,8 @@ class Coordinator:
         self.on_notice = on_notice or (lambda line: None)
         self.noise: NoiseModel | None = None  # the calibrated noise model, when early stop or confirmation is on
         self.untold: set[str] = set()  # recovered individuals not yet told: nothing new is asked until they are
-        self._check_target()
-        self.run_id = self.ledger.get_meta("run_id") or secrets.token_hex(8)
-        self.ledger.set_meta("run_id", self.run_id)
+        check_locked_files(self.ledger, self.target)
+        self.run_id = run_id_of(self.ledger)
         # The coordinator is the ledger's only writer, so it keeps every record in memory too: no rescans per event.
         self.individuals: dict[str, Individual] = {i.id: i for i in self.ledger.all()}
         self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on workers)
@@ -159,28 +157,15 @@ class Coordinator:
         self.on_notice(f"noise model from {source}: {model.summary()}")
         return model
 
-    def _check_target(self) -> None:
-        recorded = self.ledger.get_meta("target_locked")
-        if recorded is None:
-            self.ledger.set_meta("target_locked", dict(self.target.locked))
-        elif recorded != dict(self.target.locked):
-            changed = sorted(set(recorded.items()) ^ set(self.target.locked.items()))
-            raise EvoError(f"target {self.target.root}: locked file {changed[0][0]} changed since the run started")
-
     # ---------------------------------------------------------------------------------------------------------------
     def run(self) -> Outcome:
         try:
             return self._run()
         finally:
-            self.ledger.set_meta("elapsed", self._elapsed())
-            self.store.close()
-            self.ledger.close()
+            end_session(self.ledger, self.store, self._elapsed())
 
     def _run(self) -> Outcome:
-        killed = kill_marked(RUN_MARK, self.run_id)
-        if killed:
-            self.ledger.event("resume", killed_strays=killed)
-        self._drop_orphan_commits()
+        recover(self.ledger, self.store, self.run_id, self.individuals)
         if self.config.early_stop.enabled or self.config.confirm.enabled:
             self.noise = self._noise_model()
         mode = make_mode(self.config, self.direction)
@@ -293,7 +278,7 @@ class Coordinator:
         self._submit_eval(work, job, individual, mode)
 
     def _settings(self, slot: int, seed: int | None = None) -> EvalSettings:
-        settings = replace(eval_settings(self.config, slot), marks={RUN_MARK: self.run_id})
+        settings = candidate_settings(self.config, slot, self.run_id)
         return settings if seed is None else replace(settings, seed=seed)
 
     def _submit_eval(self, work: Work, job: Job, individual: Individual, mode: Mode) -> None:
@@ -329,13 +314,11 @@ class Coordinator:
         finished = individual.with_result(result, finished=time.time())
         if result.status is Status.PRUNED and watch is not None:
             test, reference = watch
-            used = result.curve[-1][0] if result.curve else 0.0
-            saved = max(0.0, result.budget - used)
-            finished = replace(
-                finished,
-                budget_seconds=individual.budget_seconds + used,
-                saved_seconds=individual.saved_seconds + saved,
-                reason=f"stopped at {test.stopped_at or 0:.0%} of the budget: its curve is worse than {reference.id}'s"
+            finished, used, saved = charge_pruned(
+                individual,
+                result,
+                finished.finished,
+                f"stopped at {test.stopped_at or 0:.0%} of the budget: its curve is worse than {reference.id}'s"
                 f" (SPRT log LR {test.llr:.1f})",
             )
             self.ledger.event(
@@ -500,12 +483,6 @@ class Coordinator:
         kind = BASELINE if not parents else CROSSOVER if len(parents) == 2 else "mutation"
         return Job(kind, parents, individual.island)
 
-    def _drop_orphan_commits(self) -> None:
-        """A commit whose ledger row was never written (killed in between) is forgotten: its tag goes."""
-        known = set(self.individuals)
-        for ident in set(self.store.tags()) - known:
-            self.store.drop_tag(ident)
-
     # ---------------------------------------------------------------------------------------------------------------
     def _finished_count(self) -> int:
         return sum(i.is_finished for i in self.individuals.values())
@@ -517,19 +494,12 @@ class Coordinator:
         return self.elapsed_before + time.monotonic() - self.started
 
     def _stop_reason(self, mode: Mode, pending: dict) -> str:
-        stop = self.config.stop
         individuals = list(self.individuals.values())
         started = len(individuals) + sum(kind == "propose" for kind, *_ in pending.values())
         train_seconds = sum(i.budget_seconds for i in individuals)
         cost = self._llm_cost()  # every call counts: failed proposals and learnings too, not just the children
-        if stop.evaluations is not None and started >= stop.evaluations:
-            return f"{stop.evaluations} evaluations"
-        if stop.wall_seconds is not None and self._elapsed() >= stop.wall_seconds:
-            return f"{stop.wall_seconds:g} s of wall time"
-        if stop.train_seconds is not None and train_seconds >= stop.train_seconds:
-            return f"{stop.train_seconds:g} s of training"
-        if stop.cost is not None and cost >= stop.cost:
-            return f"LLM cost {cost:.4f} reached the cap {stop.cost:g}"
+        if reached := limit_reached(self.config.stop, started, self._elapsed(), train_seconds, cost):
+            return reached
         if self.failed_in_a_row >= MAX_FAILED_PROPOSALS:
             return f"{MAX_FAILED_PROPOSALS} proposals failed in a row (see the ledger's proposal_failed events)"
         if mode.stuck and not pending:
@@ -560,6 +530,92 @@ class Coordinator:
                 last,
             )
         )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The pieces of a run's bookkeeping that other searches over a run directory (evo.peer_tpe) share with the coordinator.
+
+
+def session_config(paths: RunPaths, gpus: tuple[str, ...] | None = None) -> RunConfig:
+    """The run's resolved config, with this session's GPUs (one per slot) in place of the recorded ones when given:
+    a bench hands each search the GPU it claimed, and a resumed run may land on other devices."""
+    if not paths.config.is_file():
+        raise EvoError(f"{paths.root} is not a run directory (no config.yaml)")
+    config = load_config(paths.config)
+    if gpus is None:
+        return config
+    if len(gpus) != config.slots.count:
+        raise EvoError(f"{paths.root}: {len(gpus)} GPU(s) given for {config.slots.count} slot(s)")
+    return replace(config, slots=replace(config.slots, gpus=tuple(gpus)))
+
+
+def end_session(ledger: Ledger, store: GitStore, elapsed: float) -> None:
+    """However a session ends: record the run's elapsed time (a resume adds to it) and close its store and ledger."""
+    ledger.set_meta("elapsed", elapsed)
+    store.close()
+    ledger.close()
+
+
+def run_id_of(ledger: Ledger) -> str:
+    """The run's id, made on first use: every candidate carries it (RUN_MARK), so a resume finds a dead session's."""
+    run_id = ledger.get_meta("run_id") or secrets.token_hex(8)
+    ledger.set_meta("run_id", run_id)
+    return run_id
+
+
+def check_locked_files(ledger: Ledger, target: TargetSpec) -> None:
+    """Refuse to go on with a run whose target's locked files changed since it started: metrics would not compare."""
+    recorded = ledger.get_meta("target_locked")
+    if recorded is None:
+        ledger.set_meta("target_locked", dict(target.locked))
+    elif recorded != dict(target.locked):
+        changed = sorted(set(recorded.items()) ^ set(target.locked.items()))
+        raise EvoError(f"target {target.root}: locked file {changed[0][0]} changed since the run started")
+
+
+def recover(ledger: Ledger, store: GitStore, run_id: str, known: Iterable[str]) -> None:
+    """Clean up after a killed session: kill its candidates, and forget commits whose ledger row was never written
+    (their tags go), so ids stay contiguous."""
+    killed = kill_marked(RUN_MARK, run_id)
+    if killed:
+        ledger.event("resume", killed_strays=killed)
+    for ident in set(store.tags()) - set(known):
+        store.drop_tag(ident)
+
+
+def candidate_settings(config: RunConfig, slot: int, run_id: str) -> EvalSettings:
+    """The evaluator's settings for a candidate of run `run_id` on `slot`, marked so a resume can find it."""
+    return replace(eval_settings(config, slot), marks={RUN_MARK: run_id})
+
+
+def limit_reached(stop: StopConfig, started: int, elapsed: float, train_seconds: float, cost: float) -> str:
+    """Which of the config's stop limits is reached (evaluations started, wall seconds, budget seconds, LLM cost),
+    as the stop reason; "" while none is."""
+    if stop.evaluations is not None and started >= stop.evaluations:
+        return f"{stop.evaluations} evaluations"
+    if stop.wall_seconds is not None and elapsed >= stop.wall_seconds:
+        return f"{stop.wall_seconds:g} s of wall time"
+    if stop.train_seconds is not None and train_seconds >= stop.train_seconds:
+        return f"{stop.train_seconds:g} s of training"
+    if stop.cost is not None and cost >= stop.cost:
+        return f"LLM cost {cost:.4f} reached the cap {stop.cost:g}"
+    return ""
+
+
+def charge_pruned(
+    individual: Individual, result: EvalResult, finished: float | None, reason: str
+) -> tuple[Individual, float, float]:
+    """`individual` after an evaluation stopped early: charged only the budget seconds up to where its curve stopped,
+    the rest counted as saved, with `reason`; also returns (used, saved) for the `pruned` event."""
+    used = result.curve[-1][0] if result.curve else 0.0
+    saved = max(0.0, result.budget - used)
+    charged = replace(
+        individual.with_result(result, finished=finished),
+        budget_seconds=individual.budget_seconds + used,
+        saved_seconds=individual.saved_seconds + saved,
+        reason=reason,
+    )
+    return charged, used, saved
 
 
 def _reevaluated(individual: Individual, result: EvalResult) -> Individual:

@@ -18,6 +18,12 @@ gap of up to `catch_up` times the reference's own remaining improvement (how far
 this point and its end): early on the allowance is wide, at the end it is zero. And H0 may demand promise: with a
 `margin` (in noise units) H0 is "better than the reference by margin" and H1 "worse than that by delta"; margin =
 delta stops a candidate once it is unlikely to beat its reference by delta, the bar confirmation would set anyway.
+
+And gaps drift: a change of learning rate or size can trail for most of a run and win at its end, so a mid-run gap
+over-predicts the final one. With `drift` > 0 the gap path is the final gap plus a Brownian drift run backwards
+from the end: zero at the end, its variance growing with the budget still to run, `drift` noise units squared over a
+whole budget. It enters the covariance of the gap vector, so the ratio stays a martingale under H0 (now "the final
+gap is no worse") and alpha still holds for runs whose gap wanders that much; it buys that with later stops.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ class CurveTest:
         warmup: float = 0.2,
         catch_up: float = 0.0,
         margin: float = 0.0,
+        drift: float = 0.0,
     ) -> None:
         if len(reference) < 2:
             raise ValueError("the reference curve needs at least two points")
@@ -91,6 +98,7 @@ class CurveTest:
         self.warmup = warmup
         self.catch_up = catch_up
         self.margin = margin
+        self.drift = drift  # variance of the gap's drift over a whole budget, in noise units squared
         self.shift = settings.in_noise_units(noise)
         self.fractions: list[float] = []
         self.gaps: list[float] = []  # candidate minus reference, minus the catch-up allowance
@@ -116,13 +124,22 @@ class CurveTest:
 
     def _llr(self) -> float:
         """log N(g; mu0 + d, S) - log N(g; mu0, S) = d' S^-1 (g - d/2), with S the covariance of the gap (same-seed
-        when calibrated with probes, else two seeds') and d delta noise units (seed sds of a curve) at each point."""
+        when calibrated with probes, else two seeds', plus the drift's) and d delta noise units (seed sds of a curve)
+        at each point."""
         fractions = np.asarray(self.fractions)
-        covariance = self.noise.gap_covariance(fractions)
-        shift = self.shift * self.noise.sd_at(fractions)
+        sd = self.noise.sd_at(fractions)
+        covariance = self.noise.gap_covariance(fractions) + drift_covariance(fractions, self.drift) * np.outer(sd, sd)
+        shift = self.shift * sd
         gaps = np.asarray(self.gaps)
         weights = np.linalg.solve(covariance + 1e-12 * np.eye(len(gaps)) * covariance.max(), shift)
         return float(weights @ (gaps - shift / 2))
+
+
+def drift_covariance(fractions: np.ndarray, variance: float) -> np.ndarray:
+    """Covariance (in noise units squared) of a Brownian path that ends at zero at the end of the budget and has
+    gathered `variance` by its start: the part of the gap at f that the rest of the run may still undo is shared
+    with every earlier point, so Cov(f_i, f_j) = variance * (1 - max(f_i, f_j))."""
+    return variance * (1 - np.clip(np.maximum.outer(fractions, fractions), 0.0, 1.0))
 
 
 class PairedTest:

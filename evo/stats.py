@@ -78,3 +78,27 @@ def compare(
         p_value=p_value if math.isfinite(p_value) else 1.0,
         cliffs_delta=(wins - losses) / (len(x) * len(y)),
     )
+
+
+def median_interval(
+    values: Sequence[float], confidence: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of one sample's median (a ranking table's error bar); one value gives (v, v)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) == 0 or not np.isfinite(x).all():
+        raise ValueError(f"median_interval needs finite values, got {len(x)}")
+    medians = np.median(np.random.default_rng(seed).choice(x, (resamples, len(x))), axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(medians, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment: the adjusted p-values keep the family-wise error rate at alpha across all pairs
+    (uniformly more powerful than Bonferroni), in the order given."""
+    order = sorted(range(len(p_values)), key=lambda k: p_values[k])
+    adjusted, running = [1.0] * len(p_values), 0.0
+    for rank, k in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[k]))
+        adjusted[k] = running
+    return adjusted

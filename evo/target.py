@@ -27,6 +27,7 @@ class MetricSpec:
     name: str = "val_bpb"  # the summary key (and attested record) holding the metric
     direction: str = "minimize"  # or "maximize"
     attested: bool = False  # the value must come from the locked evaluation's private channel, never from stdout
+    optimum: float | None = None  # the best value any candidate can expect, where known (reports show regret to it)
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,18 @@ def _command(value: Any, where: str) -> tuple[str, ...]:
 
 def _metric(value: Any, where: str) -> MetricSpec:
     if not isinstance(value, dict):
-        raise EvoError(f"{where}: key 'metric' must be a mapping (name, direction, attested), got {value!r}")
+        raise EvoError(f"{where}: key 'metric' must be a mapping (name, direction, attested, optimum), got {value!r}")
     for key in value:
-        if key not in {"name", "direction", "attested"}:
-            raise EvoError(f"{where}: unknown key 'metric.{key}' (known: attested, direction, name)")
+        if key not in {"name", "direction", "attested", "optimum"}:
+            raise EvoError(f"{where}: unknown key 'metric.{key}' (known: attested, direction, name, optimum)")
     direction = value.get("direction", "minimize")
     if direction not in ("minimize", "maximize"):
         raise EvoError(f"{where}: key 'metric.direction' must be 'minimize' or 'maximize', got {direction!r}")
     attested = value.get("attested", False)
     if not isinstance(attested, bool):
         raise EvoError(f"{where}: key 'metric.attested' must be true or false, got {attested!r}")
-    return MetricSpec(_string(value.get("name", "val_bpb"), f"{where}: key 'metric.name'"), direction, attested)
+    optimum = value.get("optimum")
+    if optimum is not None and (isinstance(optimum, bool) or not isinstance(optimum, (int, float))):
+        raise EvoError(f"{where}: key 'metric.optimum' must be a number, got {optimum!r}")
+    name = _string(value.get("name", "val_bpb"), f"{where}: key 'metric.name'")
+    return MetricSpec(name, direction, attested, None if optimum is None else float(optimum))

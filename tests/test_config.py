@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from evo.bench_config import load_bench, load_sweep
 from evo.config import (
     ModelConfig,
     RunConfig,
@@ -19,7 +20,9 @@ from evo.errors import EvoError
 from evo.evaluator import EvalSettings
 from evo.llm import CallSettings, ModelSpec
 
-CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+SHIPPED = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+PLANS = [p for p in SHIPPED if p.stem.startswith(("bench-", "sweep-"))]  # `evo bench` / `evo sweep` files
+CONFIGS = [p for p in SHIPPED if p not in PLANS]
 
 # Line numbers below refer to this file: keep its layout when editing.
 BASE = """\
@@ -60,6 +63,14 @@ def test_every_shipped_config_loads_and_round_trips(path: Path, tmp_path: Path):
     config = load_config(path)
     assert config.name == path.stem
     assert load_config(write(tmp_path, dump_config(config), "dumped.yaml")) == config
+
+
+@pytest.mark.parametrize("path", PLANS, ids=[p.name for p in PLANS])
+def test_every_shipped_bench_and_sweep_file_resolves_into_valid_arms(path: Path):
+    plan = load_sweep(path) if path.stem.startswith("sweep-") else load_bench(path)
+    assert plan.name == path.stem and len(plan.arms) >= 2 and not plan.skipped
+    if plan.kind == "sweep":
+        assert len(plan.arms) >= 12  # what issue 6 asks a shipped sweep to cover
 
 
 def test_the_shipped_configs_cover_each_setting_the_readme_promises():

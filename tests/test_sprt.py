@@ -1,6 +1,6 @@
 """The sequential tests on simulated curves whose noise is known: false stops at or below alpha for autocorrelated
-curves, power against clear losers, the warm-up and the catch-up allowance, the paired confirmation test, and the
-noise model's fit."""
+curves and for gaps that drift, power against clear losers, the warm-up, the catch-up allowance and the drift, the
+paired confirmation test, and the noise model's fit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from evo.errors import EvoError
 from evo.monitor import Decision
 from evo.noise import GRID, NoiseModel, fit_noise, fit_paired
-from evo.sprt import CurveTest, PairedTest, SprtSettings
+from evo.sprt import CurveTest, PairedTest, SprtSettings, drift_covariance
 
 BUDGET = 100.0
 FRACTIONS = np.arange(1, GRID + 1) / GRID
@@ -38,8 +38,17 @@ def draw(noise: NoiseModel, rng: np.random.Generator, count: int) -> np.ndarray:
     return MEAN + rng.standard_normal((count, GRID)) @ chol.T
 
 
-def stops(noise: NoiseModel, gap: float, alpha: float, count: int, seed: int, **kw: float) -> list[float | None]:
-    """Where the test stopped each of `count` candidates whose true curve is `gap` above the reference's."""
+def drifts(variance: float, rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` gap paths that wander by a Brownian drift of `variance` noise units squared and end at zero."""
+    chol = np.linalg.cholesky(drift_covariance(FRACTIONS, variance) + 1e-12 * np.eye(GRID))
+    return rng.standard_normal((count, GRID)) @ chol.T * SD
+
+
+def stops(
+    noise: NoiseModel, gap: float | np.ndarray, alpha: float, count: int, seed: int, **kw: float
+) -> list[float | None]:
+    """Where the test stopped each of `count` candidates whose true curve is `gap` above the reference's (one value,
+    or one path per candidate)."""
     rng = np.random.default_rng(seed)
     truth = model(noise.persistent, noise.phi)
     references, candidates = draw(truth, rng, count), draw(truth, rng, count) + gap
@@ -94,6 +103,30 @@ def test_the_catch_up_allowance_spares_a_run_that_is_behind_by_less_than_the_ref
     ]
     assert Decision.STOP in verdicts[0]
     assert Decision.STOP not in verdicts[1]
+
+
+def test_false_stops_stay_at_or_below_alpha_when_the_gap_drifts_as_modelled() -> None:
+    """Runs that end level with the reference but wander on the way (some trail early and catch up late): with the
+    drift in the model the test keeps alpha; without it, it stops far too many of them."""
+    count, alpha, variance = 300, 0.05, 9.0
+    paths = drifts(variance, np.random.default_rng(17), count)
+    rates = {
+        drift: sum(s is not None for s in stops(model(), paths, alpha, count, seed=9, warmup=0.1, drift=drift)) / count
+        for drift in (variance, 0.0)
+    }
+    assert rates[variance] <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / count)
+    assert rates[0.0] > 2 * alpha
+
+
+def test_drift_spares_a_run_that_trails_early_and_still_stops_a_clear_loser() -> None:
+    def stopped(curve: np.ndarray, drift: float) -> bool:
+        test = CurveTest(points(MEAN), model(), SprtSettings(), BUDGET, 0.1, drift=drift)
+        return any(test.update(f * BUDGET, v) is Decision.STOP for f, v in zip(FRACTIONS, curve, strict=True))
+
+    trailing = MEAN + 6 * SD * (1 - FRACTIONS)  # behind by 6 noise units at the start, level at the end
+    loser = MEAN + 8 * SD
+    assert [stopped(trailing, 0.0), stopped(trailing, 4.0)] == [True, False]
+    assert [stopped(loser, 0.0), stopped(loser, 4.0)] == [True, True]
 
 
 def test_points_beyond_the_reference_and_repeated_points_are_ignored() -> None:
