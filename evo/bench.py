@@ -109,7 +109,7 @@ def run_plan(root: Path, jobs: int | None = None, on_line: Callable[[str], None]
     on_line(f"{plan.kind} {root}: {len(plan.arms)} arms x {plan.seeds} seeds = {len(order)} searches, {jobs} at a time")
     started = time.monotonic()
     searches = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-        delayed(_search)(d, root, plan.gpus) for d in order
+        delayed(_search)(d, root, jobs, plan.gpus) for d in order
     )
     for done, finished in enumerate(searches, 1):
         best = f"best {finished.best:.6f}" if finished.best is not None else "no eligible individual"
@@ -142,22 +142,41 @@ def write_report(root: Path, plan: Plan | None = None, out: Path | None = None) 
 
 
 @contextmanager
-def _claimed_gpu(bench_root: Path, gpus: tuple[str, ...]) -> Iterator[str | None]:
-    """One of `gpus` no other search of the bench holds (an exclusive lock, released when the holder ends, even by
-    SIGKILL); workers never outnumber GPUs, so one is free but for a moment while a finished search lets go."""
-    if not gpus:
-        yield None
-        return
+def _claimed_share(bench_root: Path, shares: int) -> Iterator[int]:
+    """A share number in [0, shares) that no other search of the bench holds (an exclusive lock, released when its
+    holder ends, even by SIGKILL). Workers never outnumber shares, so one is free but for a moment while a finished
+    search lets go of its own."""
     while True:
-        for k, gpu in enumerate(gpus):
-            with open(bench_root / f".gpu-{k}.lock", "w") as handle:
+        for k in range(shares):
+            with open(bench_root / f".share-{k}.lock", "w") as handle:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue
-                yield gpu
+                yield k
                 return
         time.sleep(0.2)
+
+
+@contextmanager
+def _pinned(cores: list[int]) -> Iterator[None]:
+    """Run on `cores` only (candidates inherit it, and their thread count follows it), then as before: searches
+    running side by side then never share a core, so CPU budgets and timings stay steady."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _share_of(cores: list[int], share: int, shares: int) -> list[int]:
+    """The `share`-th of `shares` near-equal slices of `cores` (all of them when there are fewer cores than shares)."""
+    if len(cores) < shares:
+        return cores
+    size, extra = divmod(len(cores), shares)
+    begin = share * size + min(share, extra)
+    return cores[begin : begin + size + (share < extra)]
 
 
 def _shared(plan: Plan) -> list[str]:
@@ -166,12 +185,15 @@ def _shared(plan: Plan) -> list[str]:
     return [o for n, o in enumerate(first) if all(len(a.overrides) > n and a.overrides[n] == o for a in plan.arms)]
 
 
-def _search(root: Path, bench_root: Path, gpus: tuple[str, ...]) -> Finished:
-    """One search, in a worker process: evo's coordinator, or the peer named in peer.json, on a claimed GPU if the
-    plan lists them."""
+def _search(root: Path, bench_root: Path, shares: int, gpus: tuple[str, ...]) -> Finished:
+    """One search, in a worker process: evo's coordinator, or the peer named in peer.json, on its share of the
+    cores (and its GPU, if the plan lists them), claimed for as long as it runs."""
     started = time.monotonic()
-    with _claimed_gpu(bench_root, gpus) as gpu:
-        session_gpus = (gpu,) if gpu is not None else None
+    with (
+        _claimed_share(bench_root, shares) as share,
+        _pinned(_share_of(sorted(os.sched_getaffinity(0)), share, shares)),
+    ):
+        session_gpus = (gpus[share],) if gpus else None
         if (root / PEER_FILE).is_file():
             from evo.peer_tpe import run_tpe
 

@@ -83,6 +83,9 @@ def _search(root: Path) -> int:
     finally:
         display.close()
     print(_summary(outcome, coordinator.target.metric.name, coordinator.direction))
+    from evo.report import write_run_report  # matplotlib: only once the search is done
+
+    print(f"report: {write_run_report(load_run(root), root / 'report')} (and report.html beside it)")
     return 0
 
 

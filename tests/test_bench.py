@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from evo.bench import _claimed_gpu, run_dirs
+from evo.bench import _claimed_share, _share_of, run_dirs
 from evo.bench_config import load_bench, load_sweep
 from evo.config import load_config
 from evo.errors import EvoError
@@ -205,23 +205,28 @@ def test_a_bench_killed_with_sigkill_is_finished_by_resume_at_equal_compute(tmp_
     assert (root / "report" / "report.html").is_file()
 
 
-def test_searches_claim_distinct_gpus_and_wait_while_all_are_taken(tmp_path: Path) -> None:
-    with _claimed_gpu(tmp_path, ("3", "5")) as first, _claimed_gpu(tmp_path, ("3", "5")) as second:
-        assert {first, second} == {"3", "5"}
-        got: list[str | None] = []
+def test_searches_claim_distinct_shares_and_wait_while_all_are_taken(tmp_path: Path) -> None:
+    with _claimed_share(tmp_path, 2) as first, _claimed_share(tmp_path, 2) as second:
+        assert {first, second} == {0, 1}
+        got: list[int] = []
         waiter = threading.Thread(target=lambda: got.append(claim_once(tmp_path)))
         waiter.start()
         waiter.join(0.6)
-        assert waiter.is_alive() and not got  # both GPUs are held: the third search waits
+        assert waiter.is_alive() and not got  # both shares are held: the third search waits
     waiter.join(5)
-    assert got == ["3"]
-    with _claimed_gpu(tmp_path, ()) as none:
-        assert none is None
+    assert got == [0]
 
 
-def claim_once(root: Path) -> str | None:
-    with _claimed_gpu(root, ("3", "5")) as gpu:
-        return gpu
+def claim_once(root: Path) -> int:
+    with _claimed_share(root, 2) as share:
+        return share
+
+
+def test_a_share_of_the_cores_is_a_near_equal_disjoint_slice() -> None:
+    cores = list(range(10))
+    slices = [_share_of(cores, k, 3) for k in range(3)]
+    assert slices == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert _share_of([0, 1], 1, 4) == [0, 1]  # fewer cores than searches: they share them all
 
 
 def test_a_search_session_takes_the_gpus_it_is_handed(tmp_path: Path) -> None:

@@ -155,6 +155,7 @@ def test_kill_9_at_random_moments_then_resume_keeps_every_individual_once(tmp_pa
         process.wait()
         process = evo("resume", str(root), cwd=tmp_path)
     assert process.wait(timeout=300) == 0
+    assert (root / "report" / "report.md").is_file()  # a finished run writes its report
     with Ledger(root / "ledger.sqlite") as ledger:
         run_id = ledger.get_meta("run_id")
         assert len(ledger.all()) >= 16 and all(i.is_finished for i in ledger.all())
@@ -177,6 +178,9 @@ def test_status_show_and_export(tmp_path: Path) -> None:
     assert (tmp_path / "best.py").read_text() != TRAIN or "0000" in export.stdout
     missing = run("show", str(root), "9999")
     assert missing.returncode == 2 and "no individual '9999'" in missing.stderr
+    report = run("report", str(root), "--out", str(tmp_path / "r"))
+    assert report.returncode == 0 and f"report: {tmp_path / 'r' / 'report.md'}" in report.stdout
+    assert "## Progress and lineage" in (tmp_path / "r" / "report.md").read_text()
 
 
 @pytest.mark.parametrize(
