@@ -62,10 +62,9 @@ def create(plan: Plan) -> Path:
 def _make_runs(root: Path, plan: Plan) -> None:
     """Every search's run directory that does not exist yet (all of them, before the first search starts)."""
     for arm, dirs in zip(plan.arms, run_dirs(root, plan).values(), strict=True):
-        target = Path(load_config(plan.base, arm.overrides).target).resolve()  # runs resume from any directory
-        for seed, run_dir in enumerate(dirs):
+        for seed, run_dir in zip(plan.seed_list, dirs, strict=True):
             if not run_dir.exists():
-                overrides = (*arm.overrides, f"target={target}", f"seed={seed}", f"name={run_dir.name}")
+                overrides = (*arm.overrides, f"seed={seed}", f"name={run_dir.name}")
                 start(load_config(plan.base, (*overrides, f"runs_dir={root / 'runs'}")))
             if arm.peer is not None and not (run_dir / PEER_FILE).is_file():
                 (run_dir / PEER_FILE).write_text(json.dumps(arm.peer, indent=1))
@@ -84,7 +83,7 @@ def load_plan(root: Path) -> Plan:
 
 def run_dirs(root: Path, plan: Plan) -> dict[str, list[Path]]:
     """Each arm's run directories, seed order."""
-    return {arm.name: [root / "runs" / run_name(arm, seed) for seed in range(plan.seeds)] for arm in plan.arms}
+    return {arm.name: [root / "runs" / run_name(arm, seed) for seed in plan.seed_list] for arm in plan.arms}
 
 
 def run_plan(root: Path, jobs: int | None = None, on_line: Callable[[str], None] = print) -> Path:
@@ -97,7 +96,7 @@ def run_plan(root: Path, jobs: int | None = None, on_line: Callable[[str], None]
     os.environ[BENCH_MARK] = mark  # the workers joblib starts now inherit it
     _make_runs(root, plan)
     arms = run_dirs(root, plan)
-    order = [dirs[seed] for seed in range(plan.seeds) for dirs in arms.values()]  # seed-major: a partial bench is fair
+    order = [dirs[k] for k in range(plan.seeds) for dirs in arms.values()]  # seed-major: a partial bench is fair
     if jobs is None:
         jobs = (
             plan.jobs
@@ -131,7 +130,8 @@ def write_report(root: Path, plan: Plan | None = None, out: Path | None = None) 
     }
     base = load_config(plan.base, plan.arms[0].overrides)
     notes = [
-        f"Each arm ran {plan.seeds} independent searches (run seeds 0..{plan.seeds - 1}; seed k of every arm trains "
+        f"Each arm ran {plan.seeds} independent searches (run seeds {plan.seed_list[0]}..{plan.seed_list[-1]}; seed k "
+        "of every arm trains "
         f"its candidates on the same EVO_SEED) from `{Path(plan.base).name}` on target `{Path(base.target).name}`, "
         f"with these overrides shared by every arm: {', '.join(f'`{o}`' for o in _shared(plan)) or 'none'}. "
         "Arms that stop losers early get more candidates for the same spend; a noise calibration (early "

@@ -44,7 +44,8 @@ class BenchConfig:
     base: str = knob(dataclasses.MISSING, "the run config every arm starts from (relative to this file)")
     arms: tuple[Arm, ...] = knob(dataclasses.MISSING, "the searches compared")
     name: str = knob("", "bench directory name under runs_dir (default: this file's stem)")
-    seeds: int = knob(5, "searches per arm, on run seeds 0..seeds-1", ge=2)
+    seeds: int = knob(5, "searches per arm, on run seeds first_seed..first_seed+seeds-1", ge=2)
+    first_seed: int = knob(0, "the first run seed (fresh seeds check a setting a sweep chose on others)", ge=0)
     jobs: int | None = knob(None, "searches run at once (null: the cores // the base config's slots)", ge=1)
     runs_dir: str = knob("runs", "where the bench directory is made")
     gpus: tuple[str, ...] = knob((), "CUDA_VISIBLE_DEVICES values, one per search at a time (each search: 1 slot)")
@@ -75,7 +76,8 @@ class SweepConfig:
     method: Literal["grid", "random"] = knob("grid", "grid (every combination) or random (samples draws)")
     samples: int | None = knob(None, "random: settings drawn", ge=1)
     sample_seed: int = knob(0, "random: seeds the draws")
-    seeds: int = knob(3, "searches per setting, on run seeds 0..seeds-1", ge=2)
+    seeds: int = knob(3, "searches per setting, on run seeds first_seed..first_seed+seeds-1", ge=2)
+    first_seed: int = knob(0, "the first run seed", ge=0)
     jobs: int | None = knob(None, "searches run at once (null: the cores // the base config's slots)", ge=1)
     runs_dir: str = knob("runs", "where the sweep directory is made")
     gpus: tuple[str, ...] = knob((), "CUDA_VISIBLE_DEVICES values, one per search at a time (each search: 1 slot)")
@@ -103,6 +105,12 @@ class Plan:
     arms: tuple[ArmPlan, ...]
     skipped: tuple[str, ...] = ()  # sweep settings the run config refused, one line each
     gpus: tuple[str, ...] = ()  # a search claims one of these while it runs; at most this many run at once
+    first_seed: int = 0
+
+    @property
+    def seed_list(self) -> range:
+        """The run seeds every arm runs on."""
+        return range(self.first_seed, self.first_seed + self.seeds)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -110,7 +118,8 @@ class Plan:
     @staticmethod
     def from_json(data: dict[str, Any]) -> Plan:
         arms = tuple(ArmPlan(a["name"], tuple(a["overrides"]), a["peer"]) for a in data["arms"])
-        return Plan(**{**data, "arms": arms, "skipped": tuple(data["skipped"]), "gpus": tuple(data.get("gpus", ()))})
+        gpus = tuple(data.get("gpus", ()))  # plans written before these keys existed have none
+        return Plan(**{**data, "arms": arms, "skipped": tuple(data["skipped"]), "gpus": gpus})
 
 
 def load_bench(path: str | Path) -> Plan:
@@ -177,6 +186,7 @@ def _plan(
         tuple(arms),
         tuple(skipped),
         config.gpus,
+        config.first_seed,
     )
 
 

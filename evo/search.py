@@ -96,11 +96,12 @@ class RunPaths:
 
 
 def start(config: RunConfig) -> Path:
-    """Create the run directory with its resolved config. Running a config again makes a new run beside the old one
-    (`runs/quickstart-2`, ...), never touching an existing run: `evo resume` continues one."""
+    """Create the run directory with its resolved config (the target's path made absolute). Running a config again
+    makes a new run beside the old one (`runs/quickstart-2`, ...), never touching an existing run: `evo resume`
+    continues one."""
     runs = Path(config.runs_dir)
     name = next(n for n in (config.name, *(f"{config.name}-{k}" for k in range(2, 10_000))) if not (runs / n).exists())
-    config = replace(config, name=name)
+    config = replace(config, name=name, target=str(Path(config.target).resolve()))  # so it resumes from anywhere
     root = runs / name
     staging = root.with_name(f".{root.name}.{secrets.token_hex(4)}")  # renamed into place: a run exists whole or not
     staging.mkdir(parents=True)

@@ -61,6 +61,10 @@ def test_a_bench_file_resolves_into_arms_that_share_the_compute(tmp_path: Path) 
             'env.EVO_SURROGATE_SECONDS="0.05"',
         )
     assert plan.arms[1].overrides[5:] == ("mode=population", "population.size=4")
+    assert list(plan.seed_list) == [0, 1]
+    later = load_bench(write(tmp_path, BENCH.replace("seeds: 2", "seeds: 3\n    first_seed: 5")))
+    assert list(later.seed_list) == [5, 6, 7]
+    assert [d.name for d in run_dirs(tmp_path, later)["ratchet"]] == ["ratchet-seed5", "ratchet-seed6", "ratchet-seed7"]
 
 
 @pytest.mark.parametrize(
