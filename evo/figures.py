@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from evo.document import write_atomic
-from evo.run_data import RunData, counts_as_best
+from evo.run_data import RunData, counts_as_best, running_best
 
 _GREEN, _GREY, _RED, _ORANGE = "#2a9d3f", "#9a9a9a", "#c0392b", "#e08a1e"
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
@@ -135,12 +135,11 @@ def progress_figure(run: RunData, path: Path) -> Path:
         lim_best = run.optimum - sign * 0.1 * span  # show the optimum's line when it does not squash the plot
     lim_worse = first + sign * 1.2 * span
     edge = lim_worse - sign * 0.08 * span  # where failures and off-scale results are drawn
-    running, steps = math.nan, []
-    for n, individual in enumerate(finished, start=1):
+    steps = []
+    for n, (individual, running, _, new_best) in enumerate(running_best(run), start=1):
         if counts_as_best(individual):
             value = float(individual.metric)  # type: ignore[arg-type]
-            if math.isnan(running) or run.better(value, running):
-                running = value
+            if new_best:
                 ax.scatter(n, value, color=_GREEN, s=36, zorder=4)
                 ax.annotate(
                     short(individual.description, 32),

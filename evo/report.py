@@ -18,7 +18,7 @@ import numpy as np
 from evo import figures
 from evo.document import Block, Figure, Heading, Paragraph, Table, write_document
 from evo.errors import EvoError
-from evo.run_data import RunData, best_so_far, counts_as_best, final_best, training_seconds
+from evo.run_data import RunData, best_so_far, counts_as_best, final_best, running_best, training_seconds
 from evo.stats import Comparison, compare, holm, median_interval
 from population.individual import FINISHED, Individual, rank_key
 
@@ -96,16 +96,14 @@ class Outcomes:
 def child_outcomes(run: RunData) -> Iterator[tuple[Individual, bool, bool]]:
     """Each finished child in finish order, whether it beat its better parent, and whether it set a new running best."""
     by_id = {i.id: i for i in run.individuals}
-    running = math.nan
-    for individual in run.finished:
-        eligible = counts_as_best(individual)
-        value = float(individual.metric) if eligible else math.nan  # type: ignore[arg-type]
-        new_best = eligible and (math.isnan(running) or run.better(value, running))
-        running = value if new_best else running
+    for individual, _, _, new_best in running_best(run):
         if not individual.parents:
             continue
+        value = individual.metric
         parents = [by_id[p] for p in individual.parents if p in by_id and by_id[p].is_parent_eligible]
-        beat = eligible and bool(parents) and all(run.better(value, float(p.metric)) for p in parents)  # type: ignore[arg-type]
+        beat = (
+            counts_as_best(individual) and bool(parents) and all(run.better(value, p.metric) for p in parents)  # type: ignore[arg-type]
+        )
         yield individual, beat, new_best
 
 

@@ -59,14 +59,24 @@ def counts_as_best(individual: Individual) -> bool:
     return individual.is_parent_eligible and individual.confirmed is not False
 
 
+def running_best(run: RunData) -> list[tuple[Individual, float, str, bool]]:
+    """For each finished individual in finish order: it, the best metric so far (NaN before the first eligible one),
+    that best's id, and whether this individual set it."""
+    best, best_id, rows = math.nan, "", []
+    for individual in run.finished:
+        sets = counts_as_best(individual) and (math.isnan(best) or run.better(individual.metric, best))  # type: ignore[arg-type]
+        if sets:
+            best, best_id = float(individual.metric), individual.id  # type: ignore[arg-type]
+        rows.append((individual, best, best_id, sets))
+    return rows
+
+
 def best_so_far(run: RunData) -> list[tuple[float, float, str]]:
     """(budget seconds spent so far, best metric so far, its id) after each finished individual, in finish order;
     points before the first eligible individual are left out."""
-    spent, best, best_id, points = 0.0, math.nan, "", []
-    for individual in run.finished:
+    spent, points = 0.0, []
+    for individual, best, best_id, _ in running_best(run):
         spent += individual.budget_seconds
-        if counts_as_best(individual) and (math.isnan(best) or run.better(individual.metric, best)):  # type: ignore[arg-type]
-            best, best_id = float(individual.metric), individual.id  # type: ignore[arg-type]
         if not math.isnan(best):
             points.append((spent, best, best_id))
     return points
