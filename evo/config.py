@@ -212,11 +212,6 @@ def load_file(cls: type[T], path: str | Path, defaults: Mapping[str, Any] | None
         raise EvoError(f"{_Origins(str(path), lines).where(problem.blame, problem.secret)}: {problem}") from None
 
 
-def key_line(path: str | Path, key: str) -> str:
-    """Where dotted `key` was written in a YAML file ("file, line N"), for errors found after loading."""
-    return _Origins(str(path), _read(Path(path))[1]).where([key])
-
-
 class _Problem(Exception):
     """A validation failure; `blame` lists the keys whose origin (file line or override) the message should name."""
 

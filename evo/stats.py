@@ -56,11 +56,9 @@ def compare(
         raise ValueError(f"compare needs at least 2 finite values per side, got {len(x)} and {len(y)}")
     sign = 1.0 if direction == "minimize" else -1.0
     rng = np.random.default_rng(seed)
-    boot_x = np.median(rng.choice(x, (resamples, len(x))), axis=1)
-    boot_y = np.median(rng.choice(y, (resamples, len(y))), axis=1)
-    advantages = sign * (boot_y - boot_x)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(advantages, [tail, 1 - tail])
+    boot_x = _bootstrap_medians(x, rng, resamples)
+    boot_y = _bootstrap_medians(y, rng, resamples)
+    low, high = _interval(sign * (boot_y - boot_x), confidence)
     wins = float(np.sum(sign * (y[None, :] - x[:, None]) > 0))
     losses = float(np.sum(sign * (y[None, :] - x[:, None]) < 0))
     p_value = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
@@ -72,8 +70,8 @@ def compare(
         median_a=float(np.median(x)),
         median_b=float(np.median(y)),
         advantage=float(sign * (np.median(y) - np.median(x))),
-        low=float(low),
-        high=float(high),
+        low=low,
+        high=high,
         confidence=confidence,
         p_value=p_value if math.isfinite(p_value) else 1.0,
         cliffs_delta=(wins - losses) / (len(x) * len(y)),
@@ -87,9 +85,17 @@ def median_interval(
     x = np.asarray(values, dtype=float)
     if len(x) == 0 or not np.isfinite(x).all():
         raise ValueError(f"median_interval needs finite values, got {len(x)}")
-    medians = np.median(np.random.default_rng(seed).choice(x, (resamples, len(x))), axis=1)
+    return _interval(_bootstrap_medians(x, np.random.default_rng(seed), resamples), confidence)
+
+
+def _bootstrap_medians(x: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    return np.median(rng.choice(x, (resamples, len(x))), axis=1)
+
+
+def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central `confidence` percentile interval of bootstrap samples."""
     tail = (1 - confidence) / 2
-    low, high = np.quantile(medians, [tail, 1 - tail])
+    low, high = np.quantile(samples, [tail, 1 - tail])
     return float(low), float(high)
 
 
