@@ -5,13 +5,14 @@ writes their curves to benchmarks/data/sprt_curves.json (the same format takes c
 - wide: variants of the untuned baseline that differ in size and learning rate, as early in a search;
 - near-tie: small perturbations of one good parent, as late in a search, where curves cross and noise decides.
 
-`python -m benchmarks.sprt_replay` replays every stopping rule on both corpora: evo's SPRT (and two ablations), and
-Optuna's MedianPruner, PercentilePruner, SuccessiveHalvingPruner, HyperbandPruner and WilcoxonPruner through
-ask-and-tell in the same arrival orders. Each candidate is judged against its parent run on the same seed (evo runs
-every candidate of a search on the run's seed); the SPRT's noise model is fitted to the parent's other seeds. It
-reports, per rule: the share of losing candidates' compute saved (losers: the finished run is worse than the
-parent's), false kills (stopped, though the finished run would have beaten the parent by more than delta), kills of
-any eventual winner, and the decisions made; and writes them to benchmarks/RESULTS.md.
+`python -m benchmarks.sprt_replay` replays every stopping rule on both corpora: evo's SPRT at its defaults, its
+ablations and a sensitivity grid, and Optuna's MedianPruner, PercentilePruner, SuccessiveHalvingPruner,
+HyperbandPruner and WilcoxonPruner through ask-and-tell in the same arrival orders. Each candidate is judged against
+its parent run on the same seed (evo runs every candidate of a search on the run's seed); the SPRT's noise model is
+fitted to the parent's other seeds, and the parent run's luck is measured against them as a search's calibration
+would measure the baseline's. It reports, per rule: the share of losing candidates' compute saved (losers: the
+finished run is worse than the parent's), false kills (stopped, though the finished run would have beaten the parent
+by more than delta), kills of any eventual winner, and the decisions made; and writes them to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -33,13 +34,20 @@ import numpy as np
 
 from benchmarks.results import write_section
 from benchmarks.target_budgets import TUNED, with_constants
+from evo.config import EarlyStopConfig
 from evo.monitor import Decision
 from evo.noise import GRID, NoiseModel, fit_noise, fit_paired, resample
-from evo.sprt import CurveTest, SprtSettings
+from evo.sprt import CurveTest, SprtSettings, reference_luck
 
 REPO = Path(__file__).resolve().parent.parent
 CURVES = REPO / "benchmarks" / "data" / "sprt_curves.json"
-DRIFTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # the drift variances the sensitivity table tries
+DRIFTS = (0.0, 0.25, 0.5, 1.0)  # the drift variances the sensitivity table tries
+MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0)  # and the margins
+DEFAULTS = EarlyStopConfig()  # evo's early_stop defaults, the rule the replay leads with
+DEFAULT_NAME = (
+    f"delta {DEFAULTS.delta:g}, margin {DEFAULTS.margin:g}, drift {DEFAULTS.drift:g}, warm-up {DEFAULTS.warmup:g}, "
+    "net of the reference's luck"
+)
 
 # Each corpus: its parent's constants over target/train.py, then variants as changes over the parent.
 CORPORA: dict[str, dict[str, Any]] = {
@@ -151,6 +159,7 @@ class Candidate:
     curve: tuple[tuple[float, float], ...]
     metric: float
     reference: dict[str, Any]  # the parent's run on the same seed
+    luck: float = 0.0  # that run's luck (evo.sprt.reference_luck) against the parent's other seeds
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,12 @@ def load_corpus(data: dict[str, Any], name: str) -> tuple[list[Candidate], dict[
     return candidates, parents, failed
 
 
+def parent_luck(candidate: Candidate, noise: NoiseModel, budget: float) -> float:
+    """The luck of the candidate's parent run (evo.sprt.reference_luck) against the parent's other seeds."""
+    parent = candidate.reference
+    return reference_luck(parent["curve"], parent["metric"], noise, budget, "minimize", calibrated=True)
+
+
 def noise_without(parents: dict[int, dict[str, Any]], seed: int, budget: float) -> NoiseModel:
     """The noise model fitted to every parent run but the one the candidate is compared with (leave one out)."""
     others = [run for s, run in sorted(parents.items()) if s != seed]
@@ -259,12 +274,16 @@ class SprtRule:
     margin: float = 0.0
     paired: bool = False  # use the same-seed noise measured by probes
     drift: float = 0.0  # variance (noise units squared, over a whole budget) the gap may still drift by the end
+    luck: bool = False  # take the gaps net of the parent run's luck
 
     def judge(self, candidate: Candidate, noise: NoiseModel, budget: float) -> Verdict:
         if self.independent:
             noise = replace(noise, persistent=0.0, phi=0.0)
         reference = candidate.reference["curve"]
-        test = CurveTest(reference, noise, self.settings, budget, self.warmup, self.catch_up, self.margin, self.drift)
+        luck = candidate.luck if self.luck else 0.0
+        test = CurveTest(
+            reference, noise, self.settings, budget, self.warmup, self.catch_up, self.margin, self.drift, luck
+        )
         for t, value in candidate.curve:
             if test.update(t, value) is Decision.STOP:
                 return Verdict(test.stopped_at)
@@ -343,36 +362,40 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # WilcoxonPruner's
     budget = float(data["meta"]["budget"])
-    settings = SprtSettings(alpha=alpha, delta=2.0)  # evo's early_stop defaults: delta 2 noise units, warm-up 0.1
+    settings = SprtSettings(alpha=alpha, delta=DEFAULTS.delta)
+    tuned = SprtRule(
+        "", settings, DEFAULTS.warmup, DEFAULTS.catch_up, margin=DEFAULTS.margin, drift=DEFAULTS.drift, luck=True
+    )
     rules = [
-        SprtRule("evo SPRT (defaults: delta 2, warm-up 0.1)", settings),
-        SprtRule("evo SPRT, delta 1, warm-up 0.2", replace(settings, delta=1.0), warmup=0.2),
-        SprtRule("evo SPRT, margin = delta (stop unless it can still win by delta)", settings, margin=2.0),
-        SprtRule("evo SPRT, same-seed noise (probes)", settings, paired=True),
-        SprtRule("evo SPRT, same-seed noise, margin = delta", settings, margin=2.0, paired=True),
-        SprtRule("evo SPRT, catch-up 0.2", settings, catch_up=0.2),
-        SprtRule("evo SPRT, drift 4 (the gap may still move by 2 units)", settings, drift=4.0),
-        SprtRule("evo SPRT, same-seed noise, drift 0.5", settings, paired=True, drift=0.5),
-        SprtRule("evo SPRT, points taken as independent (ablation)", settings, independent=True),
+        replace(tuned, name=f"evo SPRT (defaults: {DEFAULT_NAME})"),
+        replace(tuned, name="evo SPRT, defaults without the reference's luck", luck=False),
+        replace(tuned, name="evo SPRT, defaults without drift", drift=0.0),
+        replace(tuned, name="evo SPRT, margin 0 (H0: no worse than the reference)", margin=0.0),
+        replace(tuned, name="evo SPRT, margin = delta (stop unless it can still win by delta)", margin=DEFAULTS.delta),
+        replace(tuned, name="evo SPRT, same-seed noise (probes)", paired=True),
+        replace(tuned, name="evo SPRT, catch-up 0.2", catch_up=0.2),
+        replace(tuned, name="evo SPRT, points taken as independent (ablation)", independent=True),
+        SprtRule("evo SPRT before the luck (delta 2, warm-up 0.1, no margin, no drift)", settings),
     ]
     unit = SprtSettings(delta=1.0)  # false kills: winners by more than one noise unit
     report: dict[str, Any] = {}
     for name in sorted({run["corpus"] for run in data["runs"]}, key=["wide", "near-tie"].index):
         candidates, parents, failed = load_corpus(data, name)
         models = {seed: noise_without(parents, seed, budget) for seed in parents}
+        candidates = [replace(c, luck=parent_luck(c, models[c.seed], budget)) for c in candidates]
         delta = float(np.mean([unit.in_metric_units(model) for model in models.values()]))
         paired = {(c.variant, c.seed): paired_without(models[c.seed], parents, candidates, c) for c in candidates}
         judged = (candidates, models, paired, budget, delta)
         tallies = {rule.name: sprt_tally(rule, *judged) for rule in rules}
         grid = {
-            (d, m, noise): sprt_tally(
-                SprtRule("", replace(settings, delta=d), margin=m, paired=noise == "same-seed"), *judged
-            )
-            for d, m, noise in itertools.product((1.0, 2.0, 3.0), (0.0, 1.0, 2.0), ("two-seed", "same-seed"))
+            (m, v, luck): sprt_tally(replace(tuned, margin=m, drift=v, luck=luck == "yes"), *judged)
+            for luck, m, v in itertools.product(("yes", "no"), MARGINS, DRIFTS)
         }
-        drifts = {
-            (v, m, noise): sprt_tally(SprtRule("", settings, margin=m, paired=noise == "same-seed", drift=v), *judged)
-            for noise, m, v in itertools.product(("two-seed", "same-seed"), (0.0, 1.0), DRIFTS)
+        deltas = {
+            (d, noise): sprt_tally(
+                replace(tuned, settings=replace(settings, delta=d), paired=noise == "same-seed"), *judged
+            )
+            for d, noise in itertools.product((1.0, 2.0, 3.0), ("two-seed", "same-seed"))
         }
         rng = random.Random(0)
         for _ in range(orders):
@@ -398,7 +421,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
             "tie_sd": seed_spread(candidates, delta),
             "tallies": tallies,
             "grid": grid,
-            "drifts": drifts,
+            "deltas": deltas,
         }
     return report
 
@@ -432,7 +455,7 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
         lines.append("")
     if set(report) != {"wide", "near-tie"}:
         return "\n".join(lines)
-    lines += _sensitivity(report, "grid", SENSITIVITY) + _sensitivity(report, "drifts", DRIFT_SENSITIVITY)
+    lines += _sensitivity(report, "grid", SENSITIVITY) + _sensitivity(report, "deltas", DELTA_SENSITIVITY)
     return "\n".join(lines)
 
 
@@ -449,24 +472,25 @@ COLUMNS = (
     " wide: saved | wide: false kills | near-tie: saved (clear) | near-tie: false kills | near-tie: winners killed |"
 )
 SENSITIVITY = [
-    "**Sensitivity** of evo's SPRT (warm-up 0.1): delta and margin in noise units; margin m makes H0 'better "
-    "than the parent by m', so margin = delta stops candidates unlikely to win by delta. Columns: losers' compute "
+    "**Sensitivity** of evo's SPRT (delta 2, warm-up 0.1, two-seed noise): margin m makes H0 'better than the "
+    "parent by m' (noise units); drift v lets the gap still move by a Brownian drift of variance v noise units "
+    "squared over a budget, zero at its end; luck: gaps net of the parent run's luck. Columns: losers' compute "
     "saved (clear losers' in brackets) / false kills.",
     "",
-    "| delta | margin | noise |",
+    "| margin | drift | luck |",
 ]
-DRIFT_SENSITIVITY = [
-    "**Drift** (delta 2, warm-up 0.1, `CurveTest(drift=v)`): the final gap is the gap so far plus a Brownian drift "
-    "whose variance is v noise units squared over a whole budget and zero at its end. Columns as above.",
+DELTA_SENSITIVITY = [
+    "**Delta and noise** (the defaults otherwise): same-seed noise is measured as calibration's probes would, the "
+    "probes being the corpus's other variants on the other seeds. Columns as above.",
     "",
-    "| drift | margin | noise |",
+    "| delta | noise |",
 ]
 
 
 def _sensitivity(report: dict[str, Any], grid: str, head: list[str]) -> list[str]:
     """One sensitivity table: a row per setting (its key's parts first), both corpora side by side."""
     wide, near = report["wide"][grid], report["near-tie"][grid]
-    lines = [*head[:-1], head[-1] + COLUMNS, "|---" * (3 + 5) + "|"]
+    lines = [*head[:-1], head[-1] + COLUMNS, "|---" * (len(next(iter(wide))) + 5) + "|"]
     for key, tally in wide.items():
         w, n = tally.row(""), near[key].row("")
         cells = [f"{part:g}" if isinstance(part, float) else part for part in key]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from evo.config import ConfirmConfig, EarlyStopConfig
 from evo.mode import Job
 from evo.noise import NoiseModel
-from evo.sprt import CurveTest, PairedTest, SprtSettings
+from evo.sprt import CurveTest, PairedTest, SprtSettings, reference_luck
 from population.individual import Individual, rank_key
 
 
@@ -37,8 +37,11 @@ def monitor_for(
     reference = min(eligible, key=lambda p: rank_key(p, direction))
     margin = early_stop.margin if early_stop.delta_units == "noise" else early_stop.margin / noise.final_sd
     settings = SprtSettings(alpha=early_stop.alpha, delta=early_stop.delta, units=early_stop.delta_units)
+    luck = 0.0
+    if early_stop.luck and reference.metric is not None:  # the baseline (no parents) is the calibrated code
+        luck = reference_luck(reference.curve, reference.metric, noise, budget, direction, not reference.parents)
     test = CurveTest(
-        reference.curve, noise, settings, budget, early_stop.warmup, early_stop.catch_up, margin, early_stop.drift
+        reference.curve, noise, settings, budget, early_stop.warmup, early_stop.catch_up, margin, early_stop.drift, luck
     )
     return test, reference
 

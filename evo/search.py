@@ -328,6 +328,7 @@ class Coordinator:
                 reference=reference.id,
                 fraction=test.stopped_at,
                 llr=test.llr,
+                luck=test.luck,
                 used_seconds=used,
                 saved_seconds=saved,
             )

@@ -24,6 +24,12 @@ over-predicts the final one. With `drift` > 0 the gap path is the final gap plus
 from the end: zero at the end, its variance growing with the budget still to run, `drift` noise units squared over a
 whole budget. It enters the covariance of the gap vector, so the ratio stays a martingale under H0 (now "the final
 gap is no worse") and alpha still holds for runs whose gap wanders that much; it buys that with later stops.
+
+And the reference may have been lucky: the candidate must beat the reference's final metric, not its curve, and a
+final evaluation has noise of its own that the curve does not show. `reference_luck` measures how much worse the
+reference's final metric came out than its curve promised, against the calibration's runs. Compared with an unlucky
+reference a candidate needs less of a lead, with a lucky one more, so the gaps are taken net of that luck (`luck`,
+in noise units). Calibration knows the baseline's code only, so for other code only an unlucky reading counts.
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ from typing import Literal
 import numpy as np
 
 from evo.monitor import Decision
-from evo.noise import NoiseModel
+from evo.noise import NoiseModel, resample
+
+LUCK_RANGE = 3.0  # noise sds: a reference whose curve ends farther than this from the baseline's has no luck measured
+LUCK_CAP = 4.0  # noise units: a luck beyond this says more of the noise model (a near-deterministic target)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class CurveTest:
         catch_up: float = 0.0,
         margin: float = 0.0,
         drift: float = 0.0,
+        luck: float = 0.0,
     ) -> None:
         if len(reference) < 2:
             raise ValueError("the reference curve needs at least two points")
@@ -99,6 +109,7 @@ class CurveTest:
         self.catch_up = catch_up
         self.margin = margin
         self.drift = drift  # variance of the gap's drift over a whole budget, in noise units squared
+        self.luck = luck  # how much worse the reference's final metric came out than its curve promised (noise units)
         self.shift = settings.in_noise_units(noise)
         self.fractions: list[float] = []
         self.gaps: list[float] = []  # candidate minus reference, minus the catch-up allowance
@@ -115,7 +126,7 @@ class CurveTest:
         reference = float(np.interp(f, self.ref_fractions, self.ref_values))
         allowance = self.catch_up * max(0.0, reference - self.ref_end)
         self.fractions.append(f)
-        self.gaps.append(value - reference - allowance + self.margin * float(self.noise.sd_at([f])[0]))
+        self.gaps.append(value - reference - allowance + (self.margin - self.luck) * float(self.noise.sd_at([f])[0]))
         self.llr = self._llr()
         if self.llr >= self.settings.open_ended:
             self.stopped, self.stopped_at = True, f
@@ -140,6 +151,31 @@ def drift_covariance(fractions: np.ndarray, variance: float) -> np.ndarray:
     gathered `variance` by its start: the part of the gap at f that the rest of the run may still undo is shared
     with every earlier point, so Cov(f_i, f_j) = variance * (1 - max(f_i, f_j))."""
     return variance * (1 - np.clip(np.maximum.outer(fractions, fractions), 0.0, 1.0))
+
+
+def reference_luck(
+    curve: Sequence[tuple[float, float]],
+    metric: float,
+    noise: NoiseModel,
+    budget: float,
+    direction: str,
+    calibrated: bool,
+) -> float:
+    """How much worse (in noise units, the metric's direction) the reference's final metric came out than its curve
+    promised: its final metric's standing among the calibration's runs less its curve end's standing there.
+
+    Calibration ran the baseline's code only (`calibrated`: the reference is that code). Other code may sit better
+    or worse against its curve for a reason of its own (a change that curbs overfitting lowers the validation metric
+    more than the training curve), which no single run tells from luck, so for other code only the reading that
+    stops less counts (an unlucky reference); and none for a reference whose curve ends farther than LUCK_RANGE
+    noise sds from the baseline's, where the calibration says nothing. At most LUCK_CAP either way."""
+    end = float(resample(curve, budget, np.array([1.0]))[0])
+    curve_standing = (end - noise.mean[-1]) / noise.sd[-1]
+    if abs(curve_standing) > LUCK_RANGE:
+        return 0.0
+    sign = 1.0 if direction == "minimize" else -1.0
+    luck = min(LUCK_CAP, max(-LUCK_CAP, sign * (metric - noise.final_mean) / noise.final_sd - curve_standing))
+    return luck if calibrated else max(luck, 0.0)
 
 
 class PairedTest:

@@ -1,4 +1,4 @@
-"""Early termination and confirmation in real searches on the surrogate target, and `evo calibrate`."""
+"""Early termination and confirmation in real searches on the surrogate target, `evo calibrate`, and the prune audit."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks.confirmation import trials
+from benchmarks.prune_audit import Audit, audit_run, retrain
 from evo.config import load_config
 from evo.proctree import with_env
+from evo.result import Status
 from evo.search import RUN_MARK, Coordinator, start
 from population.ledger import Ledger
 from population.store import GitStore
@@ -31,24 +34,30 @@ def offline_and_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path / "cache"))
 
 
-@pytest.mark.parametrize("reference", ["parent", "incumbent"])
-def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_saved(
-    tmp_path: Path, reference: str
-) -> None:
-    overrides = [
-        f"early_stop.reference={reference}",
+def pruning_search(tmp_path: Path, seconds: float, evaluations: int, *overrides: str) -> Path:
+    """A finished population search on the surrogate with early termination on (the warm-up at 0.1)."""
+    config = [
         f"runs_dir={tmp_path / 'runs'}",
         f"target={SURROGATE}",
-        "env={EVO_SURROGATE_SECONDS: '2.0'}",  # a progress point every 40 ms
-        "slots.count=2",
-        "stop.evaluations=14",
+        f"env={{EVO_SURROGATE_SECONDS: '{seconds}'}}",
+        f"stop.evaluations={evaluations}",
         "population.size=4",
         "early_stop.enabled=true",
         "early_stop.warmup=0.1",
         "calibration.runs=3",
+        *overrides,
     ]
-    root = start(load_config(REPO / "configs" / "surrogate.yaml", overrides))
+    root = start(load_config(REPO / "configs" / "surrogate.yaml", config))
     Coordinator(root).run()
+    return root
+
+
+@pytest.mark.parametrize("reference", ["parent", "incumbent"])
+def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_saved(
+    tmp_path: Path, reference: str
+) -> None:
+    # 2 s a run: a progress point every 40 ms
+    root = pruning_search(tmp_path, 2.0, 14, f"early_stop.reference={reference}", "slots.count=2")
     assert json.loads((root / "noise.json").read_text())["seeds"] == [1, 2, 3]
     with Ledger(root / "ledger.sqlite") as ledger:
         individuals = {i.id: i for i in ledger.all()}
@@ -72,6 +81,25 @@ def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_sa
     for individual in individuals.values():
         if individual.status == "ok":
             assert individual.saved_seconds == 0 and individual.budget_seconds == pytest.approx(300.0)
+
+
+def test_the_prune_audit_retrains_pruned_candidates_as_their_run_did(tmp_path: Path) -> None:
+    """benchmarks/prune_audit.py: a pruned candidate re-trained to its end follows the very curve it was stopped on
+    (same seed, same settings), and every finished candidate of the run is counted."""
+    root = pruning_search(tmp_path, 0.4, 10)
+    with Ledger(root / "ledger.sqlite") as ledger:
+        individuals = ledger.all()
+    pruned = [i for i in individuals if i.status == "pruned"]
+    assert pruned, "the offline operators' wide mutations include clear losers"
+    full = retrain(root, pruned[0], tmp_path / "audit")
+    assert full.status is Status.OK and full.curve[-1][0] == pytest.approx(300.0)
+    assert np.allclose(full.curve[: len(pruned[0].curve)], pruned[0].curve)
+    audit = Audit()
+    audit_run(root, audit)
+    children = [i for i in individuals if i.parents and i.status in ("ok", "pruned")]
+    assert (audit.runs, audit.candidates) == (1, len(children))
+    assert audit.losers + audit.winners <= audit.candidates and len(audit.false_kills) <= audit.winners
+    assert all(kill.split(":")[0].split("/")[1] in {i.id for i in pruned} for kill in audit.false_kills)
 
 
 def test_confirmation_keeps_no_seed_only_change_in_20_seeded_trials(tmp_path: Path) -> None:

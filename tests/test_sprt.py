@@ -1,6 +1,6 @@
 """The sequential tests on simulated curves whose noise is known: false stops at or below alpha for autocorrelated
 curves and for gaps that drift, power against clear losers, the warm-up, the catch-up allowance and the drift, the
-paired confirmation test, and the noise model's fit."""
+paired confirmation test, the reference's luck, and the noise model's fit."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from evo.config import EarlyStopConfig
 from evo.errors import EvoError
+from evo.guards import monitor_for
+from evo.mode import MUTATION, Job
 from evo.monitor import Decision
 from evo.noise import GRID, NoiseModel, fit_noise, fit_paired
-from evo.sprt import CurveTest, PairedTest, SprtSettings, drift_covariance
+from evo.sprt import LUCK_CAP, LUCK_RANGE, CurveTest, PairedTest, SprtSettings, drift_covariance, reference_luck
+from population.individual import Individual
 
 BUDGET = 100.0
 FRACTIONS = np.arange(1, GRID + 1) / GRID
@@ -129,6 +133,34 @@ def test_drift_spares_a_run_that_trails_early_and_still_stops_a_clear_loser() ->
     assert [stopped(loser, 0.0), stopped(loser, 4.0)] == [True, True]
 
 
+def test_reference_luck_is_the_final_metrics_standing_less_the_curves() -> None:
+    noise = model(final_sd=0.02)  # final mean 3.0; the curve's end: mean MEAN[-1], sd SD[-1]
+    level, worse = points(MEAN), 3.0 + 2 * 0.02
+    assert reference_luck(level, worse, noise, BUDGET, "minimize", calibrated=True) == pytest.approx(2.0)
+    assert reference_luck(level, worse, noise, BUDGET, "maximize", calibrated=True) == pytest.approx(-2.0)
+    ahead = points(MEAN - SD[-1])  # a curve one sd better at its end, a final metric only level: unlucky by one
+    assert reference_luck(ahead, 3.0, noise, BUDGET, "minimize", calibrated=True) == pytest.approx(1.0)
+    assert reference_luck(level, 3.0 + 99 * 0.02, noise, BUDGET, "minimize", calibrated=True) == LUCK_CAP
+    far = points(MEAN - (LUCK_RANGE + 1) * SD[-1])  # a curve far from the calibrated baseline's: nothing is known
+    assert reference_luck(far, worse, noise, BUDGET, "minimize", calibrated=True) == 0.0
+    # Other code than the calibrated baseline's: an unlucky reading counts, a lucky one (maybe the code) does not.
+    assert reference_luck(level, worse, noise, BUDGET, "minimize", calibrated=False) == pytest.approx(2.0)
+    assert reference_luck(level, worse, noise, BUDGET, "maximize", calibrated=False) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("gap", "luck", "stopped"), [(3.0, 0.0, True), (3.0, 3.0, False), (0.0, 0.0, False), (0.0, -3.0, True)]
+)
+def test_gaps_are_taken_net_of_the_references_luck(gap: float, luck: float, stopped: bool) -> None:
+    """3 units behind the curve of a reference whose final metric came out 3 units worse than its curve promised, a
+    candidate is still level with that final metric: it runs on. Level with a lucky reference's curve, it is 3 units
+    behind the final metric it must beat: it stops."""
+    test = CurveTest(points(MEAN), model(), SprtSettings(delta=1.0), BUDGET, 0.1, luck=luck)
+    candidate = MEAN + gap * SD
+    verdicts = [test.update(f * BUDGET, v) for f, v in zip(FRACTIONS, candidate, strict=True)]
+    assert (Decision.STOP in verdicts) is stopped
+
+
 def test_points_beyond_the_reference_and_repeated_points_are_ignored() -> None:
     test = CurveTest([(0.0, 5.0), (50.0, 4.0)], model(), SprtSettings(), BUDGET, warmup=0.0)
     assert test.update(10.0, 4.9) is Decision.CONTINUE
@@ -209,3 +241,18 @@ def test_fit_paired_needs_a_probe_with_two_shared_seeds() -> None:
     base = fit_noise([points(MEAN + 0.01 * k) for k in range(3)], [3.0, 3.01, 3.02], [1, 2, 3], BUDGET)
     with pytest.raises(EvoError, match="no probe finished on two seeds"):
         fit_paired(base, {1: (points(MEAN), 3.0)}, {"p": {1: (points(MEAN), 3.0), 9: (points(MEAN), 3.0)}})
+
+
+@pytest.mark.parametrize(("luck", "parents", "expected"), [(True, (), -2.0), (True, ("0000",), 0.0), (False, (), 0.0)])
+def test_the_monitor_takes_the_references_luck_when_asked(
+    luck: bool, parents: tuple[str, ...], expected: float
+) -> None:
+    """A baseline (no parents: the calibrated code) whose final metric came out 2 units better than its curve was
+    lucky; a child of it with the same record may owe that to its code, so no luck is taken; nor when it is off."""
+    reference = Individual("0001", parents, status="ok", metric=3.0 - 2 * 0.02, curve=tuple(points(MEAN)))
+    early_stop = EarlyStopConfig(enabled=True, luck=luck)
+    watch = monitor_for(Job(MUTATION, (reference,)), reference, early_stop, model(), BUDGET, "minimize")
+    assert watch is not None
+    test, watched = watch
+    assert watched is reference
+    assert test.luck == pytest.approx(expected)
