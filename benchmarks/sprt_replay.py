@@ -35,6 +35,7 @@ import numpy as np
 from benchmarks.results import write_section
 from benchmarks.target_budgets import TUNED, with_constants
 from evo.config import EarlyStopConfig
+from evo.guards import MARGIN
 from evo.monitor import Decision
 from evo.noise import GRID, NoiseModel, fit_noise, fit_paired, resample
 from evo.sprt import CurveTest, SprtSettings, reference_luck
@@ -45,7 +46,7 @@ DRIFTS = (0.0, 0.25, 0.5, 1.0)  # the drift variances the sensitivity table trie
 MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0)  # and the margins
 DEFAULTS = EarlyStopConfig()  # evo's early_stop defaults, the rule the replay leads with
 DEFAULT_NAME = (
-    f"delta {DEFAULTS.delta:g}, margin {DEFAULTS.margin:g}, drift {DEFAULTS.drift:g}, warm-up {DEFAULTS.warmup:g}, "
+    f"delta {DEFAULTS.delta:g}, margin {MARGIN:g}, drift {DEFAULTS.drift:g}, warm-up {DEFAULTS.warmup:g}, "
     "net of the reference's luck"
 )
 
@@ -363,9 +364,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # WilcoxonPruner's
     budget = float(data["meta"]["budget"])
     settings = SprtSettings(alpha=alpha, delta=DEFAULTS.delta)
-    tuned = SprtRule(
-        "", settings, DEFAULTS.warmup, DEFAULTS.catch_up, margin=DEFAULTS.margin, drift=DEFAULTS.drift, luck=True
-    )
+    tuned = SprtRule("", settings, DEFAULTS.warmup, DEFAULTS.catch_up, margin=MARGIN, drift=DEFAULTS.drift, luck=True)
     rules = [
         replace(tuned, name=f"evo SPRT (defaults: {DEFAULT_NAME})"),
         replace(tuned, name="evo SPRT, defaults without the reference's luck", luck=False),

@@ -111,7 +111,7 @@ class EarlyStopConfig(SprtConfig):
     reference: Literal["parent", "incumbent"] = knob("parent", "compare with the better parent's curve or the best's")
     warmup: float = knob(0.1, "fraction of the budget before the test looks at the curve", ge=0, lt=1)
     catch_up: float = knob(0.0, "share of the reference's remaining improvement a candidate may still catch up", ge=0)
-    margin: float = knob(1.0, "H0: better than the reference by margin (delta_units): a win worth keeping", ge=0)
+    margin: float | None = knob(None, "H0: better than the reference by margin (delta_units; null: 1 noise unit)", ge=0)
     drift: float = knob(0.25, "variance (noise units squared) by which the gap may still drift before the end", ge=0)
     luck: bool = knob(True, "net of the reference's luck: how much worse its final metric came out than its curve said")
 

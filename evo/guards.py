@@ -17,6 +17,8 @@ from evo.noise import NoiseModel
 from evo.sprt import CurveTest, PairedTest, SprtSettings, reference_luck
 from population.individual import Individual, rank_key
 
+MARGIN = 1.0  # noise units: H0 "it would beat its reference by one noise unit", a win worth keeping
+
 
 def monitor_for(
     job: Job,
@@ -35,7 +37,7 @@ def monitor_for(
     if not eligible:
         return None
     reference = min(eligible, key=lambda p: rank_key(p, direction))
-    margin = early_stop.margin if early_stop.delta_units == "noise" else early_stop.margin / noise.final_sd
+    margin = noise_margin(early_stop, noise)
     settings = SprtSettings(alpha=early_stop.alpha, delta=early_stop.delta, units=early_stop.delta_units)
     luck = 0.0
     if early_stop.luck and reference.metric is not None:  # the baseline (no parents) is the calibrated code
@@ -44,6 +46,13 @@ def monitor_for(
         reference.curve, noise, settings, budget, early_stop.warmup, early_stop.catch_up, margin, early_stop.drift, luck
     )
     return test, reference
+
+
+def noise_margin(early_stop: EarlyStopConfig, noise: NoiseModel) -> float:
+    """`early_stop.margin` in noise units; null: MARGIN, whatever `delta_units` says."""
+    if early_stop.margin is None:
+        return MARGIN
+    return early_stop.margin if early_stop.delta_units == "noise" else early_stop.margin / noise.final_sd
 
 
 def needs_confirmation(individual: Individual, best: Individual, confirm: ConfirmConfig, direction: str) -> bool:

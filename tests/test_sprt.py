@@ -256,3 +256,18 @@ def test_the_monitor_takes_the_references_luck_when_asked(
     test, watched = watch
     assert watched is reference
     assert test.luck == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("units", "margin", "expected"),
+    [("noise", None, 1.0), ("metric", None, 1.0), ("metric", 0.04, 2.0), ("noise", 0.5, 0.5)],
+)
+def test_the_margin_is_one_noise_unit_unless_set_in_delta_units(
+    units: str, margin: float | None, expected: float
+) -> None:
+    reference = Individual("0001", status="ok", metric=3.0, curve=tuple(points(MEAN)))
+    early_stop = EarlyStopConfig(
+        enabled=True, delta_units=units, delta=2.0 if units == "noise" else 0.04, margin=margin
+    )
+    watch = monitor_for(Job(MUTATION, (reference,)), reference, early_stop, model(final_sd=0.02), BUDGET, "minimize")
+    assert watch is not None and watch[0].margin == pytest.approx(expected)
