@@ -13,8 +13,8 @@ candidate is the one its `pruned` event names; a finished candidate is held agai
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +22,11 @@ from benchmarks.results import write_section
 from evo.bench import PLAN_FILE, load_plan, run_dirs
 from evo.config import eval_settings, load_config
 from evo.evaluator import evaluate
+from evo.noise import load_noise
 from evo.result import EvalResult
+from evo.run_data import load_run
 from evo.target import load_target
-from population.individual import Individual
-from population.ledger import Ledger
+from population.individual import Individual, rank_key
 from population.store import GitStore
 
 
@@ -56,51 +57,46 @@ def audit_run(root: Path, audit: Audit) -> None:
     no early termination, and there is no noise unit to count winners in)."""
     if not (root / "noise.json").is_file():
         return
-    config = load_config(root / "config.yaml", [])
-    target = load_target(Path(config.target))
-    unit = float(json.loads((root / "noise.json").read_text())["final_sd"])
-    sign = 1.0 if target.metric.direction == "minimize" else -1.0
+    run = load_run(root)
+    unit = load_noise(root / "noise.json").final_sd
+    sign = 1.0 if run.direction == "minimize" else -1.0
+    individuals = {i.id: i for i in run.individuals}
+    references = {e.data["individual"]: e.data["reference"] for e in run.events if e.kind == "pruned"}
+    children = [i for i in run.individuals if i.parents and i.status in ("ok", "pruned")]
+    with tempfile.TemporaryDirectory() as tmp:
+        finals = dict(retrain(root, [i for i in children if i.status == "pruned"], Path(tmp)))
     audit.runs += 1
-    with Ledger(root / "ledger.sqlite") as ledger:
-        individuals = {i.id: i for i in ledger.all()}
-        references = {e.data["individual"]: e.data["reference"] for e in ledger.events("pruned")}
-        with tempfile.TemporaryDirectory() as tmp:
-            for individual in individuals.values():
-                if not individual.parents or individual.status not in ("ok", "pruned"):
-                    continue
-                if individual.status == "pruned":
-                    reference = individuals[references[individual.id]]
-                    metric = retrain(root, individual, Path(tmp)).metric
-                    saved = individual.saved_seconds / config.budget.seconds
-                else:
-                    reference = _better_parent(individual, individuals, sign)
-                    metric, saved = individual.metric, 0.0
-                if metric is None or reference is None or reference.metric is None:
-                    continue
-                gain = sign * (reference.metric - metric) / unit
-                audit.candidates += 1
-                if gain < 0:
-                    audit.losers += 1
-                    audit.loser_saved += saved
-                if gain > 1:
-                    audit.winners += 1
-                    if individual.status == "pruned":
-                        audit.false_kills.append(f"{root.name}/{individual.id}: {individual.description} (+{gain:.1f})")
+    for individual in children:
+        if individual.status == "pruned":
+            reference = individuals[references[individual.id]]
+            metric, saved = finals[individual.id].metric, individual.saved_seconds / run.budget
+        else:
+            reference = min((individuals[p] for p in individual.parents), key=lambda p: rank_key(p, run.direction))
+            metric, saved = individual.metric, 0.0
+        if metric is None or reference.metric is None:
+            continue
+        gain = sign * (reference.metric - metric) / unit
+        audit.candidates += 1
+        if gain < 0:
+            audit.losers += 1
+            audit.loser_saved += saved
+        if gain > 1:
+            audit.winners += 1
+            if individual.status == "pruned":
+                audit.false_kills.append(f"{root.name}/{individual.id}: {individual.description} (+{gain:.1f})")
     print(f"{root.name}: {audit.candidates} candidates so far, {len(audit.false_kills)} false kills", flush=True)
 
 
-def retrain(root: Path, individual: Individual, workdir: Path) -> EvalResult:
-    """`individual`'s code trained for the full budget with the settings its run gave it (same seed, clock, env)."""
+def retrain(root: Path, individuals: list[Individual], workdir: Path) -> Iterator[tuple[str, EvalResult]]:
+    """Each individual's code trained for the full budget with the settings its run gave it (same seed, clock,
+    env), as (id, result)."""
     config = load_config(root / "config.yaml", [])
     target = load_target(Path(config.target))
+    settings = eval_settings(config, 0)
     with GitStore(root / "git", target.editable) as store:
-        code = store.code(individual.commit)
-    return evaluate(target, code, workdir / individual.id, eval_settings(config, 0))
-
-
-def _better_parent(individual: Individual, individuals: dict[str, Individual], sign: float) -> Individual | None:
-    scored = [(sign * m, individuals[p]) for p in individual.parents if (m := individuals[p].metric) is not None]
-    return min(scored, key=lambda pair: pair[0])[1] if scored else None
+        codes = [(i.id, store.code(i.commit)) for i in individuals]
+    for ident, code in codes:
+        yield ident, evaluate(target, code, workdir / ident, settings)
 
 
 def arms_of(directory: Path) -> dict[str, list[Path]]:

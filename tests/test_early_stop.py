@@ -91,7 +91,7 @@ def test_the_prune_audit_retrains_pruned_candidates_as_their_run_did(tmp_path: P
         individuals = ledger.all()
     pruned = [i for i in individuals if i.status == "pruned"]
     assert pruned, "the offline operators' wide mutations include clear losers"
-    full = retrain(root, pruned[0], tmp_path / "audit")
+    ((_, full),) = retrain(root, pruned[:1], tmp_path / "audit")
     assert full.status is Status.OK and full.curve[-1][0] == pytest.approx(300.0)
     assert np.allclose(full.curve[: len(pruned[0].curve)], pruned[0].curve)
     audit = Audit()
