@@ -106,10 +106,16 @@ def evaluate(
         else {}
     )
     parser = OutputParser(compile_progress(target.progress), settings.budget)
+    stopped = False
 
     def on_line(line: str) -> bool:
+        # Lines already in the pipe when the monitor stopped the run are not read: the curve ends where it stopped.
+        nonlocal stopped
+        if stopped:
+            return True
         point = parser.feed(line)
-        return point is not None and monitor.update(*point) is Decision.STOP
+        stopped = point is not None and monitor.update(*point) is Decision.STOP
+        return stopped
 
     log = CappedLog(workdir / "log.txt", settings.log_bytes)
     limits = Limits(settings.hard_limit, settings.memory_mb)
