@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.results import write_section
 from evo.config import load_config
-from evo.operator import Context, Parent, Proposal
+from evo.operators.base import Context, Parent, Proposal
 from evo.search import Coordinator, start
 from population.ledger import Ledger
 

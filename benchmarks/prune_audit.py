@@ -15,17 +15,19 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmarks.results import write_section
-from evo.bench import PLAN_FILE, load_plan, run_dirs
-from evo.config import eval_settings, load_config
-from evo.evaluator import evaluate
-from evo.noise import load_noise
-from evo.result import EvalResult
-from evo.run_data import load_run
-from evo.target import load_target
+from evo.bench.runner import PLAN_FILE, load_plan, run_dirs
+from evo.config import load_config
+from evo.evaluation import available_cores, evaluate
+from evo.evaluation.result import EvalResult
+from evo.evaluation.target import load_target
+from evo.execution import placement
+from evo.reporting.run_data import load_run
+from evo.search.session import candidate_settings
+from evo.stopping.noise import load_noise
 from population.individual import Individual, rank_key
 from population.store import GitStore
 
@@ -92,7 +94,7 @@ def retrain(root: Path, individuals: list[Individual], workdir: Path) -> Iterato
     env), as (id, result)."""
     config = load_config(root / "config.yaml", [])
     target = load_target(Path(config.target))
-    settings = eval_settings(config, 0)
+    settings = replace(candidate_settings(config, "prune-audit"), **placement(config.slots, 0, available_cores()))
     with GitStore(root / "git", target.editable) as store:
         codes = [(i.id, store.code(i.commit)) for i in individuals]
     for ident, code in codes:

@@ -18,9 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.results import write_section
-from evo.config import eval_settings, load_config
-from evo.evaluator import evaluate
-from evo.target import load_target
+from evo.config import load_config
+from evo.evaluation import available_cores, evaluate
+from evo.evaluation.target import load_target
+from evo.execution import placement
+from evo.search.session import candidate_settings
 from population.ledger import Ledger
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,7 +39,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "evo.cli",
+                "evo",
                 "run",
                 str(REPO / "configs" / "quickstart.yaml"),
                 f"runs_dir={tmp}",
@@ -57,7 +59,7 @@ def main() -> None:
         baseline = individuals[0]
         best = min((i for i in individuals if i.is_parent_eligible), key=lambda i: i.metric)
         target = load_target(REPO / "target")
-        settings = eval_settings(config)
+        settings = replace(candidate_settings(config, "quickstart"), **placement(config.slots, 0, available_cores()))
         spread_values = [baseline.metric]
         for seed in range(1, args.seeds + 1):
             result = evaluate(target, None, Path(tmp) / f"seed{seed}", replace(settings, seed=config.seed + seed))

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from benchmarks.results import write_section
-from evo import bench
-from evo.bench_config import load_bench, load_sweep
-from evo.document import markdown_sections
-from evo.evaluator import available_cores
+from evo.bench import runner as bench
+from evo.bench.plan import load_bench, load_sweep
+from evo.evaluation import available_cores
+from evo.reporting.document import markdown_sections
 
 REPO = Path(__file__).resolve().parent.parent
 TIMING = "timing.json"  # the wall time of the first, uninterrupted session, kept so --dir can quote it

@@ -21,10 +21,7 @@ import argparse
 import itertools
 import json
 import random
-import tempfile
-import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import NormalDist
@@ -33,134 +30,27 @@ from typing import Any
 import numpy as np
 
 from benchmarks.results import write_section
-from benchmarks.target_budgets import TUNED, with_constants
-from evo.config import EarlyStopConfig
-from evo.guards import MARGIN
-from evo.monitor import Decision
-from evo.noise import GRID, NoiseModel, fit_noise, fit_paired, resample
-from evo.sprt import CurveTest, SprtSettings, reference_luck
+from benchmarks.sprt_corpus import (
+    CURVES,
+    REPO,
+    Candidate,
+    collect,
+    load_corpus,
+    noise_without,
+    paired_without,
+    parent_luck,
+)
+from evo.config import NOISE_MARGIN, EarlyStopConfig
+from evo.evaluation import Action
+from evo.stopping import GRID, CurveTest, NoiseModel, resample
 
-REPO = Path(__file__).resolve().parent.parent
-CURVES = REPO / "benchmarks" / "data" / "sprt_curves.json"
 DRIFTS = (0.0, 0.25, 0.5, 1.0)  # the drift variances the sensitivity table tries
 MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0)  # and the margins
 DEFAULTS = EarlyStopConfig()  # evo's early_stop defaults, the rule the replay leads with
 DEFAULT_NAME = (
-    f"delta {DEFAULTS.delta:g}, margin {MARGIN:g}, drift {DEFAULTS.drift:g}, warm-up {DEFAULTS.warmup:g}, "
+    f"delta {DEFAULTS.delta:g}, margin {NOISE_MARGIN:g}, drift {DEFAULTS.drift:g}, warm-up {DEFAULTS.warmup:g}, "
     "net of the reference's luck"
 )
-
-# Each corpus: its parent's constants over target/train.py, then variants as changes over the parent.
-CORPORA: dict[str, dict[str, Any]] = {
-    "wide": {
-        "parent": {},
-        "variants": {
-            "depth 1": {"DEPTH": "1"},
-            "depth 2": {"DEPTH": "2"},
-            "depth 8": {"DEPTH": "8"},
-            "width 64": {"WIDTH": "64"},
-            "width 256": {"WIDTH": "256", "N_HEAD": "8"},
-            "lr 1e-4": {"LR": "1e-4"},
-            "lr 3e-4": {"LR": "3e-4"},
-            "lr 3e-3": {"LR": "3e-3"},
-            "lr 1e-2": {"LR": "1e-2"},
-            "batch 4": {"BATCH_SIZE": "4"},
-            "batch 64": {"BATCH_SIZE": "64"},
-            "muon": {"OPTIMIZER": '"muon"'},
-        },
-    },
-    "near-tie": {
-        "parent": TUNED,
-        "variants": {
-            "muon lr 0.016": {"MUON_LR": "0.016"},
-            "muon lr 0.025": {"MUON_LR": "0.025"},
-            "lr 8e-4": {"LR": "8e-4"},
-            "lr 1.25e-3": {"LR": "1.25e-3"},
-            "warmdown 0.2": {"WARMDOWN_FRAC": "0.2"},
-            "warmdown 0.45": {"WARMDOWN_FRAC": "0.45"},
-            "warmup 0": {"WARMUP_FRAC": "0.0"},
-            "warmup 0.05": {"WARMUP_FRAC": "0.05"},
-            "weight decay 0.05": {"WEIGHT_DECAY": "0.05"},
-            "betas 0.9/0.99": {"ADAM_BETAS": "(0.9, 0.99)"},
-            "batch 6": {"BATCH_SIZE": "6"},
-            "batch 12": {"BATCH_SIZE": "12"},
-            "mlp 3": {"MLP_RATIO": "3"},
-            "grad clip 0.5": {"GRAD_CLIP": "0.5"},
-        },
-    },
-}
-
-
-def collect(budget: float, seeds: int, parent_seeds: int, corpus: str, workers: int, out: Path) -> None:
-    """Train every variant of both corpora for `seeds` seeds (the parents for `parent_seeds`) and write the curves.
-    Each run is saved as it finishes and runs already in `out` are skipped, so an interrupted collection resumes."""
-    from evo.evaluator import EvalSettings, available_cores, evaluate
-    from evo.target import load_target
-
-    target = load_target(REPO / "target")
-    source = (REPO / "target" / "train.py").read_text()
-    threads = max(1, available_cores() // workers)
-    data = json.loads(out.read_text()) if out.is_file() else {"meta": {}, "runs": []}
-    data["meta"] = {
-        "target": "target",
-        "corpus": corpus,
-        "budget": budget,
-        "clock": "cpu",
-        "device": "cpu",
-        "threads": threads,
-        "metric": "val_bpb",
-        "direction": "minimize",
-        "parents": {name: spec["parent"] for name, spec in CORPORA.items()},
-    }
-    done = {(run["corpus"], run["variant"], run["seed"]) for run in data["runs"]}
-    jobs = []
-    for name, spec in CORPORA.items():
-        parent = with_constants(source, spec["parent"])
-        jobs += [(name, "parent", {}, parent, s) for s in range(parent_seeds)]
-        for variant, changes in spec["variants"].items():
-            jobs += [(name, variant, changes, with_constants(parent, changes), s) for s in range(seeds)]
-    jobs = [job for job in jobs if (job[0], job[1], job[4]) not in done]
-    lock = threading.Lock()
-
-    def run(job: tuple[str, str, dict[str, str], str, int], tmp: Path) -> None:
-        name, variant, changes, code, seed = job
-        settings = EvalSettings(
-            budget=budget, clock="cpu", seed=seed, threads=threads, device="cpu", env={"EVO_CORPUS": corpus}
-        )
-        result = evaluate(target, {"train.py": code}, tmp / f"{name}-{variant}-{seed}".replace(" ", "_"), settings)
-        print(f"{name:9} {variant:18} seed {seed}: {result.status.value} {result.metric}", flush=True)
-        record = {
-            "corpus": name,
-            "variant": variant,
-            "changes": changes,
-            "seed": seed,
-            "status": result.status.value,
-            "metric": result.metric,
-            "curve": [list(point) for point in result.curve],
-        }
-        with lock:
-            data["runs"].append(record)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp_out = out.with_name(out.name + ".tmp")
-            tmp_out.write_text(json.dumps(data, indent=1) + "\n")
-            tmp_out.replace(out)
-
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda job: run(job, Path(tmp)), jobs))
-    print(f"{out}: {len(data['runs'])} curves")
-
-
-# ------------------------------------------------------------------------------------------------------ replay
-
-
-@dataclass(frozen=True)
-class Candidate:
-    variant: str
-    seed: int
-    curve: tuple[tuple[float, float], ...]
-    metric: float
-    reference: dict[str, Any]  # the parent's run on the same seed
-    luck: float = 0.0  # that run's luck (evo.sprt.reference_luck) against the parent's other seeds
 
 
 @dataclass(frozen=True)
@@ -221,72 +111,26 @@ class Tally:
         ]
 
 
-def load_corpus(data: dict[str, Any], name: str) -> tuple[list[Candidate], dict[int, dict[str, Any]], int]:
-    """A corpus's finished candidates (each with its same-seed parent run), its parent runs by seed, and how many
-    candidate runs failed (excluded: a crash ends early anyway)."""
-    runs = [run for run in data["runs"] if run["corpus"] == name]
-    parents = {run["seed"]: run for run in runs if run["variant"] == "parent" and run["status"] == "ok"}
-    candidates, failed = [], 0
-    for run in runs:
-        if run["variant"] == "parent":
-            continue
-        if run["status"] != "ok" or run["seed"] not in parents or len(run["curve"]) < 2:
-            failed += 1
-            continue
-        curve = tuple((float(t), float(v)) for t, v in run["curve"])
-        candidates.append(Candidate(run["variant"], run["seed"], curve, float(run["metric"]), parents[run["seed"]]))
-    return candidates, parents, failed
-
-
-def parent_luck(candidate: Candidate, noise: NoiseModel, budget: float) -> float:
-    """The luck of the candidate's parent run (evo.sprt.reference_luck) against the parent's other seeds."""
-    parent = candidate.reference
-    return reference_luck(parent["curve"], parent["metric"], noise, budget, "minimize", calibrated=True)
-
-
-def noise_without(parents: dict[int, dict[str, Any]], seed: int, budget: float) -> NoiseModel:
-    """The noise model fitted to every parent run but the one the candidate is compared with (leave one out)."""
-    others = [run for s, run in sorted(parents.items()) if s != seed]
-    return fit_noise(
-        [run["curve"] for run in others], [run["metric"] for run in others], [r["seed"] for r in others], budget
-    )
-
-
-def paired_without(
-    model: NoiseModel, parents: dict[int, dict[str, Any]], candidates: list[Candidate], held_out: Candidate
-) -> NoiseModel:
-    """`model` with same-seed noise measured as calibration's probes would, the probes being the corpus's other
-    variants on the other seeds (leave the candidate's variant and seed out)."""
-    baseline = {s: (run["curve"], run["metric"]) for s, run in parents.items() if s != held_out.seed}
-    probes: dict[str, dict[int, tuple[Any, float]]] = {}
-    for c in candidates:
-        if c.variant != held_out.variant and c.seed != held_out.seed:
-            probes.setdefault(c.variant, {})[c.seed] = (c.curve, c.metric)
-    return fit_paired(model, baseline, probes)
-
-
 @dataclass(frozen=True)
 class SprtRule:
+    """evo's test with `config`'s settings (as `early_stop` in a run config sets them), and two replay-only knobs."""
+
     name: str
-    settings: SprtSettings
-    warmup: float = 0.1
-    catch_up: float = 0.0
+    config: EarlyStopConfig
     independent: bool = False  # ablation: pretend the curve's points are independent
-    margin: float = 0.0
     paired: bool = False  # use the same-seed noise measured by probes
-    drift: float = 0.0  # variance (noise units squared, over a whole budget) the gap may still drift by the end
-    luck: bool = False  # take the gaps net of the parent run's luck
+
+    def with_settings(self, **changes: Any) -> SprtRule:
+        return replace(self, config=replace(self.config, **changes))
 
     def judge(self, candidate: Candidate, noise: NoiseModel, budget: float) -> Verdict:
         if self.independent:
             noise = replace(noise, persistent=0.0, phi=0.0)
         reference = candidate.reference["curve"]
-        luck = candidate.luck if self.luck else 0.0
-        test = CurveTest(
-            reference, noise, self.settings, budget, self.warmup, self.catch_up, self.margin, self.drift, luck
-        )
+        luck = candidate.luck if self.config.luck else 0.0
+        test = CurveTest(reference, noise, self.config, budget, luck)
         for t, value in candidate.curve:
-            if test.update(t, value) is Decision.STOP:
+            if test.update(t, value) is Action.STOP:
                 return Verdict(test.stopped_at)
         return Verdict(None)
 
@@ -363,37 +207,37 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # WilcoxonPruner's
     budget = float(data["meta"]["budget"])
-    settings = SprtSettings(alpha=alpha, delta=DEFAULTS.delta)
-    tuned = SprtRule("", settings, DEFAULTS.warmup, DEFAULTS.catch_up, margin=MARGIN, drift=DEFAULTS.drift, luck=True)
+    tuned = SprtRule("", replace(DEFAULTS, alpha=alpha))
     rules = [
         replace(tuned, name=f"evo SPRT (defaults: {DEFAULT_NAME})"),
-        replace(tuned, name="evo SPRT, defaults without the reference's luck", luck=False),
-        replace(tuned, name="evo SPRT, defaults without drift", drift=0.0),
-        replace(tuned, name="evo SPRT, margin 0 (H0: no worse than the reference)", margin=0.0),
-        replace(tuned, name="evo SPRT, margin = delta (stop unless it can still win by delta)", margin=DEFAULTS.delta),
+        replace(tuned, name="evo SPRT, defaults without the reference's luck").with_settings(luck=False),
+        replace(tuned, name="evo SPRT, defaults without drift").with_settings(drift=0.0),
+        replace(tuned, name="evo SPRT, margin 0 (H0: no worse than the reference)").with_settings(margin=0.0),
+        replace(tuned, name="evo SPRT, margin = delta (stop unless it can still win by delta)").with_settings(
+            margin=DEFAULTS.delta
+        ),
         replace(tuned, name="evo SPRT, same-seed noise (probes)", paired=True),
-        replace(tuned, name="evo SPRT, catch-up 0.2", catch_up=0.2),
+        replace(tuned, name="evo SPRT, catch-up 0.2").with_settings(catch_up=0.2),
         replace(tuned, name="evo SPRT, points taken as independent (ablation)", independent=True),
-        SprtRule("evo SPRT before the luck (delta 2, warm-up 0.1, no margin, no drift)", settings),
+        replace(tuned, name="evo SPRT before the luck (delta 2, warm-up 0.1, no margin, no drift)").with_settings(
+            margin=0.0, drift=0.0, luck=False
+        ),
     ]
-    unit = SprtSettings(delta=1.0)  # false kills: winners by more than one noise unit
     report: dict[str, Any] = {}
     for name in sorted({run["corpus"] for run in data["runs"]}, key=["wide", "near-tie"].index):
         candidates, parents, failed = load_corpus(data, name)
         models = {seed: noise_without(parents, seed, budget) for seed in parents}
         candidates = [replace(c, luck=parent_luck(c, models[c.seed], budget)) for c in candidates]
-        delta = float(np.mean([unit.in_metric_units(model) for model in models.values()]))
+        delta = float(np.mean([model.final_sd for model in models.values()]))  # false kills: wins by a noise unit
         paired = {(c.variant, c.seed): paired_without(models[c.seed], parents, candidates, c) for c in candidates}
         judged = (candidates, models, paired, budget, delta)
         tallies = {rule.name: sprt_tally(rule, *judged) for rule in rules}
         grid = {
-            (m, v, luck): sprt_tally(replace(tuned, margin=m, drift=v, luck=luck == "yes"), *judged)
+            (m, v, luck): sprt_tally(tuned.with_settings(margin=m, drift=v, luck=luck == "yes"), *judged)
             for luck, m, v in itertools.product(("yes", "no"), MARGINS, DRIFTS)
         }
         deltas = {
-            (d, noise): sprt_tally(
-                replace(tuned, settings=replace(settings, delta=d), paired=noise == "same-seed"), *judged
-            )
+            (d, noise): sprt_tally(replace(tuned.with_settings(delta=d), paired=noise == "same-seed"), *judged)
             for d, noise in itertools.product((1.0, 2.0, 3.0), ("two-seed", "same-seed"))
         }
         rng = random.Random(0)

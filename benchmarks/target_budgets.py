@@ -43,7 +43,7 @@ def evaluate(label: str, tmp: Path, budget: float, corpus: str, seed: int = 0, f
     command = [
         sys.executable,
         "-m",
-        "evo.cli",
+        "evo",
         "eval",
         str(REPO / "target"),
         "--budget",

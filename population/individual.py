@@ -1,4 +1,5 @@
-"""One individual (contract 2): an immutable record of a variant of the editable files and how its evaluation went.
+"""One individual (the individual contract, docs/architecture.md): an immutable record of a variant of the editable
+files and how its evaluation went.
 
 Records are replaced, never mutated (`dataclasses.replace`), so a mode can hand one to a thread, a report or the
 ledger without copying, and the ledger's row is always a whole record.
@@ -87,8 +88,8 @@ class Individual:
         return self.metric < other.metric if direction == "minimize" else self.metric > other.metric
 
     def with_result(self, result: Any, finished: float | None = None) -> Individual:
-        """This individual after one evaluation (an `evo.result.EvalResult`, read by attribute so this package needs
-        no engine import): its outcome replaces the record's, its seed and seconds add to what was spent."""
+        """This individual after one evaluation (the engine's result record, read by attribute so this package
+        needs no engine import): its outcome replaces the record's, its seed and seconds add to what was spent."""
         return replace(
             self,
             status=getattr(result.status, "value", result.status),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from evo.errors import EvoError
+from population.errors import PopulationError
 from population.individual import STATUSES, Individual, format_id
 
 SCHEMA_VERSION = 2
@@ -52,7 +52,7 @@ _COLUMNS = tuple(f.name for f in fields(Individual))
 _QUOTED = ", ".join(f'"{name}"' for name in _COLUMNS)  # "commit" is an SQL keyword
 
 
-class LedgerError(EvoError):
+class LedgerError(PopulationError):
     """The file is not a ledger this version can read; the message names the file."""
 
 

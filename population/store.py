@@ -19,7 +19,7 @@ from git.index.typ import BaseIndexEntry
 from git.objects import Blob, Commit
 from gitdb.base import IStream
 
-from evo.errors import EvoError
+from population.errors import PopulationError
 from population.individual import Individual
 
 TAG_PREFIX = "ind/"
@@ -27,7 +27,7 @@ _IDENTITY = ("evo", "evo@localhost")  # the repo's own identity: commits work wi
 _FILE_MODE = 0o100644
 
 
-class StoreError(EvoError):
+class StoreError(PopulationError):
     """The store's path is not a usable repository, or a commit would break the store's invariants."""
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evo.evaluator import EvalSettings
-from evo.target import TargetSpec, load_target
+from evo.config import BudgetConfig
+from evo.evaluation import EvalSettings
+from evo.evaluation.target import TargetSpec, load_target
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,7 @@ def make_target(tmp_path: Path) -> Callable[..., TargetSpec]:
 @pytest.fixture
 def quick() -> EvalSettings:
     """Settings for sub-second candidates: a 1 s budget and 2 s of grace on either side."""
-    return EvalSettings(budget=1.0, startup_grace=2.0, eval_grace=2.0, threads=1)
+    return EvalSettings(BudgetConfig(1.0, startup_grace=2.0, eval_grace=2.0), threads=1)
 
 
 from .fake_openai import fake_openai  # noqa: E402, F401  (the fixture, shared by every LLM test)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from evo.config import BudgetConfig
 from evo.errors import EvoError
-from evo.evaluator import EvalSettings, evaluate
-from evo.result import Status
-from evo.target import TargetSpec
+from evo.evaluation import EvalSettings, evaluate
+from evo.evaluation.result import Status
+from evo.evaluation.target import TargetSpec
 
 PREPARE = """
 import hashlib, json, os
@@ -58,9 +58,13 @@ def attested(make_target: Callable[..., TargetSpec], tmp_path: Path, monkeypatch
     return make_target(HONEST, files={"prepare.py": PREPARE}, spec=SPEC)
 
 
-def run(target: TargetSpec, train: str, tmp_path: Path, **settings: object):
-    base = EvalSettings(budget=1.0, startup_grace=2.0, eval_grace=2.0, threads=1)
-    return evaluate(target, {"train.py": train}, tmp_path / "run", replace(base, **settings))
+CPU_CLOCK = {"clock": "cpu", "startup_grace": 0.2, "eval_grace": 20.0}
+
+
+def run(target: TargetSpec, train: str, tmp_path: Path, budget: dict | None = None, **settings: object):
+    """`budget`: BudgetConfig fields over a 1 s budget with 2 s graces; `settings`: EvalSettings fields."""
+    budget = BudgetConfig(**{"seconds": 1.0, "startup_grace": 2.0, "eval_grace": 2.0, **(budget or {})})
+    return evaluate(target, {"train.py": train}, tmp_path / "run", EvalSettings(budget, threads=1, **settings))
 
 
 def test_an_honest_candidate_gets_the_attested_value_and_the_manifest_info(attested: TargetSpec, tmp_path: Path):
@@ -120,7 +124,7 @@ def test_the_manifest_is_cached_per_setting(attested: TargetSpec, tmp_path: Path
 def test_untrustworthy_results_are_invalid(attested: TargetSpec, tmp_path: Path, train: str, reason: str):
     # A long evaluation grace: only the budget plus the startup grace (3 s) judges "over-budget", and a loaded
     # machine must not turn its 3.5 s sleep into a timeout at the hard limit.
-    result = run(attested, train, tmp_path, eval_grace=10.0)
+    result = run(attested, train, tmp_path, budget={"eval_grace": 10.0})
     assert result.status is Status.INVALID
     assert result.metric is None
     assert reason in result.reason
@@ -148,9 +152,9 @@ def test_the_cpu_clock_budget_is_checked_on_cpu_seconds(attested: TargetSpec, tm
     busy = "import time, prepare\nend = time.process_time() + 1.5\nwhile time.process_time() < end: pass\n"
     sleepy = "import time, prepare\ntime.sleep(1.5)\n"
     # a generous eval grace keeps the hard wall limit out of the way on a loaded machine
-    over = run(attested, busy + "prepare.evaluate(0.5)\n", tmp_path, clock="cpu", startup_grace=0.2, eval_grace=20)
+    over = run(attested, busy + "prepare.evaluate(0.5)\n", tmp_path, budget=CPU_CLOCK)
     assert over.status is Status.INVALID and "on the cpu clock" in over.reason
-    fine = run(attested, sleepy + "prepare.evaluate(0.5)\n", tmp_path, clock="cpu", startup_grace=0.2, eval_grace=20)
+    fine = run(attested, sleepy + "prepare.evaluate(0.5)\n", tmp_path, budget=CPU_CLOCK)
     assert fine.status is Status.OK, fine.reason
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from evo.bench import _claimed_share, _share_of, run_dirs
-from evo.bench_config import load_bench, load_sweep
+from evo.bench.plan import load_bench, load_sweep
+from evo.bench.runner import _claimed_share, _share_of, run_dirs
 from evo.config import load_config
 from evo.errors import EvoError
-from evo.proctree import with_env
-from evo.run_data import load_run
+from evo.evaluation.proctree import with_env
+from evo.reporting.run_data import load_run
 from evo.search import RunPaths, session_config, start
 from population.ledger import Ledger
 
@@ -165,7 +165,7 @@ def test_a_bad_sweep_file_is_one_line_naming_what_is_wrong(tmp_path: Path, text:
 
 def evo(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "evo.cli", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "evo", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from evo.target import TargetSpec
+from evo.evaluation.target import TargetSpec
 
 from .conftest import GOOD_TRAIN
 
@@ -16,9 +16,7 @@ FAST = ["--budget", "1", "--startup-grace", "3", "--eval-grace", "3", "--threads
 
 
 def evo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "evo.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "evo", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_eval_prints_status_metric_summary_and_curve_length(make_target: Callable[..., TargetSpec], tmp_path: Path):

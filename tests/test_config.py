@@ -7,18 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from evo.bench_config import load_bench, load_sweep
-from evo.config import (
-    ModelConfig,
-    RunConfig,
-    dump_config,
-    eval_settings,
-    llm_config,
-    load_config,
-)
+from evo.bench.plan import load_bench, load_sweep
+from evo.config import BudgetConfig, LLMSection, ModelConfig, RunConfig, dump_config, load_config
 from evo.errors import EvoError
-from evo.evaluator import EvalSettings
-from evo.llm import CallSettings, ModelSpec
+from evo.evaluation import EvalSettings
+from evo.execution import LocalExecutor
+from evo.operators.factory import make_operators
+from evo.search.session import RUN_MARK, candidate_settings
 
 SHIPPED = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
 PLANS = [p for p in SHIPPED if p.stem.startswith(("bench-", "sweep-"))]  # `evo bench` / `evo sweep` files
@@ -259,52 +254,47 @@ def test_dump_round_trips_every_kind_of_value(tmp_path: Path):
     assert load_config(write(tmp_path, text, "resolved.yaml")) == config
 
 
-def test_eval_settings_carry_the_budget_and_each_slots_share(tmp_path: Path):
+def test_a_candidates_settings_carry_the_runs_budget_and_the_executor_adds_each_slots_share(tmp_path: Path):
     config = load_config(
         write(tmp_path),
         ["slots.gpus=['2', '3']", "budget.memory_mb=512", "budget.clock=cpu", "seed=5", "env.EVO_CORPUS=synthetic"],
     )
-    settings = eval_settings(config, slot=1, cores=16)
+    settings = candidate_settings(config, "run-1")
     assert settings == EvalSettings(
-        budget=30.0,
-        clock="cpu",
+        budget=BudgetConfig(30.0, "cpu", 60.0, 60.0, 512.0),
         seed=5,
-        startup_grace=60.0,
-        eval_grace=60.0,
-        memory_mb=512.0,
-        threads=8,
         device="auto",
-        gpus="3",
         env={"EVO_CORPUS": "synthetic"},
+        marks={RUN_MARK: "run-1"},
     )
-    assert eval_settings(config, 0, cores=1).threads == 1
-    assert eval_settings(RunConfig(), cores=4).gpus is None
-    with pytest.raises(ValueError):
-        eval_settings(config, slot=2)
+    assert candidate_settings(config, "run-1", seed=9).seed == 9
+    assert settings.hard_limit == 150.0
+    executor = LocalExecutor(config.slots, cores=16)
+    assert executor.placement(1) == {"threads": 8, "gpus": "3"}
+    executor.close()
+    one = LocalExecutor(RunConfig().slots, cores=1)
+    assert one.placement(0) == {"threads": 1, "gpus": None}
+    one.close()
 
 
-def test_llm_config_builds_models_call_settings_and_the_cassette_path(tmp_path: Path):
+def test_the_llm_section_is_what_the_client_takes_and_a_cassette_lives_in_the_run(tmp_path: Path):
     config = load_config(
         write(tmp_path),
         [
             "llm.models=[{name: m, base_url: 'http://h/v1', api_key_env: KEY, prompt_price: 1, completion_price: 2}]",
             "llm.temperature=0.3",
-            "llm.max_tokens=100",
-            "llm.timeout=9",
             "llm.retries=1",
-            "llm.max_cost=2.5",
-            "llm.max_tokens_total=1000",
-            "llm.learnings_every=3",
+            "llm.backoff=0.5",
             "llm.cassette=llm.cassette.jsonl",
-            "llm.cassette_mode=record",
+            "llm.cassette_mode=replay",
         ],
     )
+    assert config.llm.models == (ModelConfig("m", "http://h/v1", "KEY", 1.0, 1.0, 2.0),)
+    assert config.llm.models[0].cost(1_000_000, 500_000) == pytest.approx(2.0)
+    assert (config.llm.temperature, config.llm.retries, config.llm.backoff) == (0.3, 1, 0.5)
     run_dir = tmp_path / "runs" / "trial"
-    llm = llm_config(config, run_dir)
-    assert llm.models == (ModelSpec("m", "http://h/v1", "KEY", 1.0, 1.0, 2.0),)
-    assert llm.call == CallSettings(temperature=0.3, max_tokens=100, timeout=9.0, retries=1)
-    assert (llm.max_cost, llm.max_tokens, llm.learnings_every) == (2.5, 1000, 3)
-    assert (llm.cassette, llm.cassette_mode) == (run_dir / "llm.cassette.jsonl", "record")
-    absolute = load_config(write(tmp_path), [f"llm.cassette={tmp_path / 'tape.jsonl'}", "llm.cassette_mode=replay"])
-    assert llm_config(absolute, run_dir).cassette == tmp_path / "tape.jsonl"
-    assert llm_config(RunConfig(), run_dir).models == () and llm_config(RunConfig(), run_dir).cassette is None
+    with pytest.raises(EvoError, match=f"cassette {run_dir / 'llm.cassette.jsonl'} not found"):
+        make_operators(config.llm, run_dir)
+    absolute = LLMSection(cassette=str(tmp_path / "tape.jsonl"), cassette_mode="replay")
+    with pytest.raises(EvoError, match=f"cassette {tmp_path / 'tape.jsonl'} not found"):
+        make_operators(absolute, run_dir)

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from evo.constants import Domain, constants_by_name, domain_of, format_value, read_constants, rewrite
+from evo.operators.train_constants import Domain, constants_by_name, domain_of, format_value, read_constants, rewrite
 from tests.conftest import REPO
 
 TARGET = (REPO / "target" / "train.py").read_text()

@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from evo.evaluator import EvalSettings, evaluate
-from evo.result import EvalResult, Status
-from evo.target import TargetSpec, load_target
+from evo.config import BudgetConfig
+from evo.evaluation import EvalSettings, evaluate
+from evo.evaluation.result import EvalResult, Status
+from evo.evaluation.target import TargetSpec, load_target
 
 from .conftest import REPO
 
 BASELINE = (REPO / "target" / "train.py").read_text()
 # The CPU budget clock keeps the number of steps the same on a loaded machine (and exercises EVO_BUDGET_CLOCK=cpu);
 # one thread, because an idle OpenMP thread spin-waits on a busy machine and burns CPU seconds without steps.
-SETTINGS = EvalSettings(
-    budget=2.0, clock="cpu", startup_grace=30.0, eval_grace=30.0, threads=1, env={"EVO_CORPUS": "synthetic"}
-)
+SETTINGS = EvalSettings(BudgetConfig(2.0, "cpu", 30.0, 30.0), threads=1, env={"EVO_CORPUS": "synthetic"})
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,7 @@ def test_the_baseline_trains_and_is_scored_by_the_locked_evaluation(target: Targ
     for key in ("training_seconds", "total_seconds", "peak_memory_mb", "num_steps", "num_params_M"):
         assert key in result.summary
     assert len(result.curve) >= 3
-    assert result.curve[-1][0] == pytest.approx(SETTINGS.budget, rel=0.2)
+    assert result.curve[-1][0] == pytest.approx(SETTINGS.budget.seconds, rel=0.2)
     assert result.curve[-1][1] < result.curve[0][1]
 
 

@@ -16,8 +16,8 @@ import pytest
 from benchmarks.confirmation import trials
 from benchmarks.prune_audit import Audit, audit_run, retrain
 from evo.config import load_config
-from evo.proctree import with_env
-from evo.result import Status
+from evo.evaluation.proctree import with_env
+from evo.evaluation.result import Status
 from evo.search import RUN_MARK, Coordinator, start
 from population.ledger import Ledger
 from population.store import GitStore
@@ -120,7 +120,7 @@ def test_confirmation_keeps_no_seed_only_change_in_20_seeded_trials(tmp_path: Pa
 
 
 def test_evo_calibrate_writes_a_model_and_reuses_it(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "evo.cli", "calibrate", str(SURROGATE), "--runs", "3", "--budget", "300"]
+    command = [sys.executable, "-m", "evo", "calibrate", str(SURROGATE), "--runs", "3", "--budget", "300"]
     command += ["--env", "EVO_SURROGATE_SECONDS=0.05", "--out", str(tmp_path / "noise.json")]
     first = subprocess.run(command, capture_output=True, text=True, check=True)
     assert "seed 1: ok" in first.stdout and "3 seeds: final val_bpb" in first.stdout
@@ -137,7 +137,7 @@ def test_evo_calibrate_writes_a_model_and_reuses_it(tmp_path: Path) -> None:
 
 
 def test_a_stored_model_from_another_budget_is_refused(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "evo.cli", "calibrate", str(SURROGATE), "--runs", "3", "--budget", "100"]
+    command = [sys.executable, "-m", "evo", "calibrate", str(SURROGATE), "--runs", "3", "--budget", "100"]
     command += ["--env", "EVO_SURROGATE_SECONDS=0.05", "--out", str(tmp_path / "noise.json")]
     subprocess.run(command, capture_output=True, text=True, check=True)
     overrides = [
@@ -193,7 +193,7 @@ def test_kill_9_during_calibration_pruning_and_confirmation_then_resume(tmp_path
     rng = random.Random(3)
 
     def evo(*words: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "evo.cli", *words], cwd=tmp_path, stderr=subprocess.DEVNULL)
+        return subprocess.Popen([sys.executable, "-m", "evo", *words], cwd=tmp_path, stderr=subprocess.DEVNULL)
 
     process = evo("run", *args)
     deadline = time.monotonic() + 60

@@ -1,4 +1,5 @@
-"""`evo.edits`: the corpus of real-looking model answers (tests/answers/), and the matcher's rules one by one."""
+"""Applying model answers (`evo.operators.llm.edits`): a corpus of real-looking answers (tests/answers/), and the
+matcher's rules one by one."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from evo.edits import EditOutcome, _surface_names, apply_answer, extract_description, find_matches
-from evo.operator import Context, child_problem
+from evo.operators.base import Context, child_problem
+from evo.operators.llm.edits import EditOutcome, apply_answer, extract_description, find_matches
+from evo.operators.llm.whole_file import surface_names
 
 ANSWERS = Path(__file__).resolve().parent / "answers"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((ANSWERS / "expected.yaml").read_text())
@@ -70,7 +72,7 @@ def test_corpus_answer(name: str) -> None:
 
 
 def test_surface_names_of_a_file_that_does_not_parse() -> None:
-    names = _surface_names(
+    names = surface_names(
         "import os, sys as system\nfrom x import (\n    A,\n    B as C,\n)\nX, Y = 1, 2\nZ: int = 3\n"
         "def f(:\nclass K(\n  W = 1\nif X == 1:\n"
     )

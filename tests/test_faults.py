@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from evo.config import BudgetConfig
 from evo.errors import EvoError
-from evo.evaluator import EvalSettings, evaluate
-from evo.monitor import Decision
-from evo.result import Status
-from evo.target import TargetSpec
+from evo.evaluation import EvalSettings, evaluate
+from evo.evaluation.monitor import Action
+from evo.evaluation.result import Status
+from evo.evaluation.target import TargetSpec
 
 Make = Callable[..., TargetSpec]
 
@@ -151,7 +152,8 @@ def test_a_memory_hog_is_killed_at_the_limit(make_target: Make, quick: EvalSetti
         hoard.append(b"x" * (20 << 20))  # 20 MiB of touched pages at a time
         time.sleep(0.01)
     """
-    result = evaluate(make_target(train), None, tmp_path / "run", replace(quick, memory_mb=300))
+    limited = replace(quick, budget=replace(quick.budget, memory_mb=300))
+    result = evaluate(make_target(train), None, tmp_path / "run", limited)
     assert result.status is Status.CRASH
     assert result.reason == "memory limit of 300 MB exceeded"
     assert 300 <= result.peak_rss_mb < 1500
@@ -196,20 +198,20 @@ def test_a_monitor_stop_prunes_the_run_and_frees_the_slot_at_once(make_target: M
         def __init__(self) -> None:
             self.stopped_at: float | None = None
 
-        def update(self, t: float, value: float) -> Decision:
+        def update(self, t: float, value: float) -> Action:
             if t >= 1.0:
                 self.stopped_at = time.monotonic()
-                return Decision.STOP
-            return Decision.CONTINUE
+                return Action.STOP
+            return Action.CONTINUE
 
     monitor = StopAfterHalf()
-    settings = EvalSettings(budget=4.0, startup_grace=2.0, eval_grace=2.0, threads=1)
+    settings = EvalSettings(BudgetConfig(4.0, startup_grace=2.0, eval_grace=2.0), threads=1)
     result = evaluate(make_target(), None, tmp_path / "run", settings, monitor)
     assert result.status is Status.PRUNED
     assert monitor.stopped_at is not None
     assert time.monotonic() - monitor.stopped_at < 2.0  # SIGTERM is obeyed at once by a plain Python loop
     assert result.curve[-1][0] == pytest.approx(1.0, abs=0.3)
-    assert result.wall_seconds < settings.budget  # stopped well before its budget ran out
+    assert result.wall_seconds < settings.budget.seconds  # stopped well before its budget ran out
 
 
 def test_secrets_in_the_environment_never_reach_the_candidate(
@@ -235,7 +237,7 @@ def test_settings_reach_the_candidate_environment(make_target: Make, tmp_path: P
     print("val_bpb: 1.0")
     """
     settings = EvalSettings(
-        budget=2.5, clock="cpu", seed=7, threads=3, device="cpu", gpus="1", env={"EVO_CORPUS": "synthetic"}
+        BudgetConfig(2.5, "cpu"), seed=7, threads=3, device="cpu", gpus="1", env={"EVO_CORPUS": "synthetic"}
     )
     result = evaluate(make_target(train), None, tmp_path / "run", settings)
     assert result.summary == {
@@ -273,7 +275,8 @@ def test_many_candidates_in_threads_never_lose_a_descriptor(make_target: Make, q
     after another thread's candidate had been given the same number (EBADF/EINVAL in the other's selector)."""
     target = make_target('print("step 1 (50.0%) | loss: 1.0")\nprint("---")\nprint("val_bpb: 1.0")\n')
 
-    settings = replace(quick, startup_grace=30.0)  # 8 interpreters starting at once on 2 cores: no timeouts
+    # 8 interpreters starting at once on 2 cores: no timeouts
+    settings = replace(quick, budget=replace(quick.budget, startup_grace=30.0))
 
     def one(i: int) -> str:
         result = evaluate(target, None, tmp_path / f"run{i}", settings)

@@ -10,20 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from evo.cassette import RecordingChat, ReplayChat
-from evo.learnings import Learnings
-from evo.llm import CallSettings, ModelSpec, OpenAIChat, Spend
-from evo.llm_operators import LLMOperator
-from evo.merge_crossover import MergeCrossover
-from evo.operator import Attempt, Context, Parent, Proposal
-from evo.operator_setup import LLMConfig, make_operators
-from evo.param_mutation import ParamMutation
+from evo.config import LLMSection, ModelConfig
+from evo.operators.base import Attempt, Context, Parent, Proposal
+from evo.operators.factory import make_operators
+from evo.operators.llm.cassette import RecordingChat, ReplayChat
+from evo.operators.llm.client import OpenAIChat, Spend
+from evo.operators.llm.learnings import Learnings
+from evo.operators.llm.operator import LLMOperator
+from evo.operators.merge_crossover import MergeCrossover
+from evo.operators.param_mutation import ParamMutation
 
 from .conftest import REPO
 from .fake_openai import Completion, EmptyChoices, FakeOpenAI, Hangup, HttpError, Malformed, Slow, Truncated
 
 TRAIN = (REPO / "target" / "train.py").read_text()
-FAST = CallSettings(temperature=0.5, max_tokens=2000, timeout=1.0, retries=3, backoff=0.01, max_backoff=0.2)
+FAST = LLMSection(temperature=0.5, max_tokens=2000, timeout=1.0, retries=3, backoff=0.01, max_backoff=0.2)
 CONTEXT = Context(
     program="Lower val_bpb within the budget.",
     editable=("train.py",),
@@ -56,7 +57,7 @@ GOOD = "DESCRIPTION: switch to Muon\nRATIONALE: Muon trains small GPTs faster.\n
 
 
 def operator(fake: FakeOpenAI, arity: int = 1, spend: Spend | None = None, **models: object) -> LLMOperator:
-    model = ModelSpec("fake-model", base_url=fake.base_url, prompt_price=2.0, completion_price=8.0, **models)
+    model = ModelConfig("fake-model", base_url=fake.base_url, prompt_price=2.0, completion_price=8.0, **models)
     name = "llm-mutation" if arity == 1 else "llm-crossover"
     return LLMOperator(name, arity, OpenAIChat(), (model,), FAST, spend or Spend())
 
@@ -191,8 +192,8 @@ def test_a_cost_cap_stops_further_calls(fake_openai: FakeOpenAI):
 
 def test_an_ensemble_picks_models_by_weight_and_seed(fake_openai: FakeOpenAI):
     models = (
-        ModelSpec("big", base_url=fake_openai.base_url, weight=1.0),
-        ModelSpec("small", base_url=fake_openai.base_url, weight=3.0),
+        ModelConfig("big", base_url=fake_openai.base_url, weight=1.0),
+        ModelConfig("small", base_url=fake_openai.base_url, weight=3.0),
     )
     op = LLMOperator("llm-mutation", 1, OpenAIChat(), models, FAST, Spend())
     fake_openai.script(*[Completion(GOOD)] * 40)
@@ -204,7 +205,7 @@ def test_an_ensemble_picks_models_by_weight_and_seed(fake_openai: FakeOpenAI):
 def test_without_an_endpoint_the_offline_operators_run_and_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    operators = make_operators(LLMConfig(), tmp_path)
+    operators = make_operators(LLMSection(), tmp_path)
     assert isinstance(operators.mutation, ParamMutation) and isinstance(operators.crossover, MergeCrossover)
     assert operators.learnings is None
     assert operators.notice.startswith("no LLM endpoint configured") and "\n" not in operators.notice
@@ -220,7 +221,7 @@ def test_an_endpoint_in_the_environment_turns_the_llm_on_and_the_key_is_never_wr
     monkeypatch.setenv("EVO_MODEL", "fake-model")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    config = LLMConfig(cassette=run_dir / "llm.cassette.jsonl", cassette_mode="record", learnings_every=1)
+    config = LLMSection(cassette="llm.cassette.jsonl", cassette_mode="record", learnings_every=1)
     operators = make_operators(config, run_dir)
     assert operators.notice == f"LLM operators: fake-model at {fake_openai.base_url} (key from $OPENAI_API_KEY)"
     fake_openai.script(Completion(GOOD), HttpError(401), Completion("- Muon helped (3.05 -> 2.9)."))
@@ -247,7 +248,7 @@ def test_a_key_echoed_in_an_endpoint_error_is_redacted(fake_openai: FakeOpenAI, 
 
 
 def test_learnings_failures_keep_the_old_notes(fake_openai: FakeOpenAI, tmp_path: Path):
-    model = ModelSpec("fake-model", base_url=fake_openai.base_url)
+    model = ModelConfig("fake-model", base_url=fake_openai.base_url)
     notes = Learnings(tmp_path / "learnings.md", OpenAIChat(), model, FAST, Spend(), every=5)
     (tmp_path / "learnings.md").write_text("old notes\n")
     fake_openai.script(HttpError(400))
@@ -278,7 +279,7 @@ def test_a_search_replayed_from_a_cassette_reproduces_the_same_children(fake_ope
         "DESCRIPTION: depth 3\n" + swap("DEPTH =", "4", "3"),
     ]
     fake_openai.script(*[Completion(a) for a in answers])
-    model = (ModelSpec("fake-model", base_url=fake_openai.base_url),)
+    model = (ModelConfig("fake-model", base_url=fake_openai.base_url),)
     recorded = small_search(LLMOperator("llm-mutation", 1, RecordingChat(OpenAIChat(), cassette), model, FAST, Spend()))
     fake_openai.close()
     replayed = small_search(LLMOperator("llm-mutation", 1, ReplayChat(cassette), model, FAST, Spend()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evo.logcap import CappedLog
+from evo.evaluation.logcap import CappedLog
 
 
 def test_a_flood_is_capped_keeping_head_tail_and_a_marker(tmp_path: Path) -> None:

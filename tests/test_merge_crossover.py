@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from evo.constants import constants_by_name, rewrite
-from evo.merge_crossover import MergeCrossover, merge_file
-from evo.operator import Context, Parent, Proposal, child_problem
+from evo.operators.base import Context, Parent, Proposal, child_problem
+from evo.operators.merge_crossover import MergeCrossover, merge_file
+from evo.operators.train_constants import constants_by_name, rewrite
 from tests.conftest import REPO
 
 ANCESTOR = (REPO / "target" / "train.py").read_text()

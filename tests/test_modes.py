@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from evo.config import PopulationConfig, RunConfig
-from evo.mode import BASELINE, CROSSOVER, MUTATION, Decision, Job, Mode
 from evo.modes import BestOfN, Population, Ratchet, make_mode
+from evo.modes.base import BASELINE, CROSSOVER, MUTATION, Decision, Job, Mode
 from population.individual import Individual, format_id
 
 TEMPLATE = Individual("0000", status="ok")

@@ -10,9 +10,9 @@ from functools import lru_cache
 
 import pytest
 
-from evo.constants import Constant, constants_by_name, domain_of, read_constants
-from evo.operator import Context, Parent, Proposal, Usage, child_problem
-from evo.param_mutation import ParamMutation
+from evo.operators.base import Context, Parent, Proposal, Usage, child_problem
+from evo.operators.param_mutation import ParamMutation
+from evo.operators.train_constants import Constant, constants_by_name, domain_of, read_constants
 from tests.conftest import REPO
 
 TARGET = (REPO / "target" / "train.py").read_text()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from evo.parsing import DEFAULT_PROGRESS, MAX_LINE_CHARS, LineSplitter, OutputParser, compile_progress
+from evo.evaluation.parsing import DEFAULT_PROGRESS, MAX_LINE_CHARS, LineSplitter, OutputParser, compile_progress
 
 # autoresearch's train.py prints this block verbatim at the end of a run (its README shows the same).
 AUTORESEARCH_SUMMARY = """\

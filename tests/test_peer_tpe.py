@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from evo.config import load_config
-from evo.constants import read_constants, rewrite
 from evo.errors import EvoError
-from evo.noise import GRID, resample
-from evo.proctree import with_env
-from evo.run_data import PEER_FILE, load_run
+from evo.evaluation.proctree import with_env
+from evo.operators.train_constants import read_constants, rewrite
+from evo.reporting.run_data import PEER_FILE, load_run
 from evo.search import RUN_MARK, start
+from evo.stopping.noise import GRID, resample
 from population.ledger import Ledger
 from population.store import GitStore
 
@@ -26,8 +26,8 @@ from .conftest import REPO
 
 pytest.importorskip("optuna")
 
-from evo import peer_tpe  # after the skip: the peer needs optuna to run
-from evo.peer_tpe import PEER_NAME, GridReport, run_tpe
+from evo.bench import peer_tpe  # after the skip: the peer needs optuna to run
+from evo.bench.peer_tpe import PEER_NAME, GridReport, run_tpe
 
 SURROGATE = REPO / "benchmarks" / "surrogate"
 BUDGET = 300.0
@@ -111,7 +111,7 @@ def test_status_show_and_export_read_a_tpe_run(searched: tuple[Path, str], tmp_p
     root, _ = searched
 
     def evo(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "evo.cli", *args], capture_output=True, text=True, cwd=REPO)
+        return subprocess.run([sys.executable, "-m", "evo", *args], capture_output=True, text=True, cwd=REPO)
 
     status = evo("status", str(root))
     assert status.returncode == 0 and "40 individuals" in status.stdout
@@ -131,16 +131,17 @@ def test_a_tpe_run_stops_once_its_training_seconds_reach_the_limit(tmp_path: Pat
 KILLED_MID_EVALUATION = """
 import os, signal, sys
 from pathlib import Path
-from evo import peer_tpe
+from evo.bench import peer_tpe
+from evo.execution import local
 
 class Kill:
     def update(self, t, value):
         os.kill(os.getpid(), signal.SIGKILL)
 
-def evaluate(target, code, workdir, settings, monitor=None):
-    return real(target, code, workdir, settings, Kill() if workdir.name == sys.argv[2] else monitor)
+def evaluate(target, code, workdir, settings, monitor=None, cancel=None):
+    return real(target, code, workdir, settings, Kill() if workdir.name == sys.argv[2] else monitor, cancel)
 
-real, peer_tpe.evaluate = peer_tpe.evaluate, evaluate
+real, local.evaluate = local.evaluate, evaluate
 peer_tpe.run_tpe(Path(sys.argv[1]))
 """
 
@@ -195,7 +196,7 @@ def test_a_bad_peer_json_value_is_a_one_line_error_naming_the_file_and_key(
 def test_without_optuna_the_module_imports_and_run_tpe_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    blocked = "import sys; sys.modules['optuna'] = None; import evo.peer_tpe"
+    blocked = "import sys; sys.modules['optuna'] = None; import evo.bench.peer_tpe"
     assert subprocess.run([sys.executable, "-c", blocked], cwd=REPO).returncode == 0
     monkeypatch.setattr(peer_tpe, "optuna", None)
     with pytest.raises(EvoError, match=r"needs optuna: pip install -e '\.\[bench\]'"):

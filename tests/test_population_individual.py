@@ -7,7 +7,7 @@ from dataclasses import FrozenInstanceError, replace
 
 import pytest
 
-from evo.result import EvalResult, Status
+from evo.evaluation.result import EvalResult, Status
 from population.individual import STATUSES, Individual, format_id, rank_key
 
 

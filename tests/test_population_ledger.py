@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evo.result import EvalResult, Status
+from evo.evaluation.result import EvalResult, Status
 from population.individual import Individual
 from population.ledger import SCHEMA_VERSION, Ledger, LedgerError
 

@@ -22,9 +22,11 @@ from matplotlib.image import imread
 
 from evo.config import RunConfig, load_config
 from evo.errors import EvoError
-from evo.figures import ancestry, step_on_grid
-from evo.report import operator_outcomes, pairwise, write_bench_report, write_run_report
-from evo.run_data import RunData, load_run
+from evo.reporting.bench_report import pairwise, write_bench_report
+from evo.reporting.facts import operator_outcomes
+from evo.reporting.figures import ancestry, step_on_grid
+from evo.reporting.run_data import RunData, load_run
+from evo.reporting.run_report import write_run_report
 from evo.search import Coordinator, start
 from population.individual import Individual
 from population.ledger import Ledger

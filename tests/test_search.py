@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from evo.config import load_config
-from evo.proctree import with_env
+from evo.evaluation.proctree import with_env
 from evo.search import RUN_MARK, Coordinator, start
 from population.ledger import Ledger
 from population.store import GitStore
@@ -134,7 +134,7 @@ def test_a_search_with_the_llm_operators_records_their_descriptions(
 
 def evo(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "evo.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "evo", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
@@ -167,7 +167,7 @@ def test_status_show_and_export(tmp_path: Path) -> None:
     root = search(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "evo.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+        return subprocess.run([sys.executable, "-m", "evo", *args], capture_output=True, text=True, cwd=tmp_path)
 
     status = run("status", str(root))
     assert status.returncode == 0 and "10 individuals" in status.stdout and "lineage of the best" in status.stdout

@@ -10,13 +10,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from evo.config import EarlyStopConfig
+from evo.config import ConfirmConfig, EarlyStopConfig
 from evo.errors import EvoError
-from evo.guards import monitor_for
-from evo.mode import MUTATION, Job
-from evo.monitor import Decision
-from evo.noise import GRID, NoiseModel, fit_noise, fit_paired
-from evo.sprt import LUCK_CAP, LUCK_RANGE, CurveTest, PairedTest, SprtSettings, drift_covariance, reference_luck
+from evo.evaluation import Action
+from evo.stopping import CurveTest, PairedTest, monitor_for
+from evo.stopping.curve_test import LUCK_CAP, LUCK_RANGE, drift_covariance, reference_luck
+from evo.stopping.noise import GRID, NoiseModel, fit_noise, fit_paired
 from population.individual import Individual
 
 BUDGET = 100.0
@@ -30,6 +29,11 @@ def model(persistent: float = 0.2, phi: float = 0.8, final_sd: float = 0.02) -> 
         tuple(FRACTIONS), tuple(MEAN), tuple(SD), (1.0,) * GRID, persistent, phi, 3.0, final_sd, (), (1, 2, 3),
         BUDGET, "wall", "val_bpb", "minimize",
     )  # fmt: skip
+
+
+def rule(**settings: float) -> EarlyStopConfig:
+    """The plain test: delta 1 noise unit, no margin, no drift, a 0.2 warm-up, unless `settings` say otherwise."""
+    return EarlyStopConfig(**{"delta": 1.0, "margin": 0.0, "drift": 0.0, "warmup": 0.2, **settings})
 
 
 def points(values: np.ndarray) -> list[tuple[float, float]]:
@@ -58,10 +62,10 @@ def stops(
     references, candidates = draw(truth, rng, count), draw(truth, rng, count) + gap
     out: list[float | None] = []
     for reference, candidate in zip(references, candidates, strict=True):
-        test = CurveTest(points(reference), noise, SprtSettings(alpha=alpha), BUDGET, **kw)
+        test = CurveTest(points(reference), noise, rule(alpha=alpha, **kw), BUDGET)
         stopped = None
         for f, value in zip(FRACTIONS, candidate, strict=True):
-            if test.update(f * BUDGET, value) is Decision.STOP:
+            if test.update(f * BUDGET, value) is Action.STOP:
                 stopped = f
                 break
         out.append(stopped)
@@ -85,8 +89,8 @@ def test_taking_autocorrelated_points_as_independent_would_stop_far_too_often() 
     truth = model(0.2, 0.8)
     count, stopped = 200, 0
     for reference, candidate in zip(draw(truth, rng, count), draw(truth, rng, count), strict=True):
-        test = CurveTest(points(reference), wrong, SprtSettings(alpha=0.05), BUDGET, 0.1)
-        stopped += any(test.update(f * BUDGET, v) is Decision.STOP for f, v in zip(FRACTIONS, candidate, strict=True))
+        test = CurveTest(points(reference), wrong, rule(alpha=0.05, warmup=0.1), BUDGET)
+        stopped += any(test.update(f * BUDGET, v) is Action.STOP for f, v in zip(FRACTIONS, candidate, strict=True))
     assert stopped / count > 0.15
 
 
@@ -100,13 +104,13 @@ def test_a_clear_loser_is_stopped_early_and_never_before_the_warmup() -> None:
 def test_the_catch_up_allowance_spares_a_run_that_is_behind_by_less_than_the_reference_still_falls() -> None:
     noise = model()
     behind = MEAN + 0.3 * (MEAN - MEAN[-1])  # behind by 30% of what the reference still has to fall, equal at the end
-    strict = CurveTest(points(MEAN), noise, SprtSettings(), BUDGET, 0.1, catch_up=0.0)
-    lenient = CurveTest(points(MEAN), noise, SprtSettings(), BUDGET, 0.1, catch_up=0.5)
+    strict = CurveTest(points(MEAN), noise, rule(warmup=0.1, catch_up=0.0), BUDGET)
+    lenient = CurveTest(points(MEAN), noise, rule(warmup=0.1, catch_up=0.5), BUDGET)
     verdicts = [
         [test.update(f * BUDGET, v) for f, v in zip(FRACTIONS, behind, strict=True)] for test in (strict, lenient)
     ]
-    assert Decision.STOP in verdicts[0]
-    assert Decision.STOP not in verdicts[1]
+    assert Action.STOP in verdicts[0]
+    assert Action.STOP not in verdicts[1]
 
 
 def test_false_stops_stay_at_or_below_alpha_when_the_gap_drifts_as_modelled() -> None:
@@ -124,8 +128,8 @@ def test_false_stops_stay_at_or_below_alpha_when_the_gap_drifts_as_modelled() ->
 
 def test_drift_spares_a_run_that_trails_early_and_still_stops_a_clear_loser() -> None:
     def stopped(curve: np.ndarray, drift: float) -> bool:
-        test = CurveTest(points(MEAN), model(), SprtSettings(), BUDGET, 0.1, drift=drift)
-        return any(test.update(f * BUDGET, v) is Decision.STOP for f, v in zip(FRACTIONS, curve, strict=True))
+        test = CurveTest(points(MEAN), model(), rule(warmup=0.1, drift=drift), BUDGET)
+        return any(test.update(f * BUDGET, v) is Action.STOP for f, v in zip(FRACTIONS, curve, strict=True))
 
     trailing = MEAN + 6 * SD * (1 - FRACTIONS)  # behind by 6 noise units at the start, level at the end
     loser = MEAN + 8 * SD
@@ -155,17 +159,17 @@ def test_gaps_are_taken_net_of_the_references_luck(gap: float, luck: float, stop
     """3 units behind the curve of a reference whose final metric came out 3 units worse than its curve promised, a
     candidate is still level with that final metric: it runs on. Level with a lucky reference's curve, it is 3 units
     behind the final metric it must beat: it stops."""
-    test = CurveTest(points(MEAN), model(), SprtSettings(delta=1.0), BUDGET, 0.1, luck=luck)
+    test = CurveTest(points(MEAN), model(), rule(warmup=0.1), BUDGET, luck=luck)
     candidate = MEAN + gap * SD
     verdicts = [test.update(f * BUDGET, v) for f, v in zip(FRACTIONS, candidate, strict=True)]
-    assert (Decision.STOP in verdicts) is stopped
+    assert (Action.STOP in verdicts) is stopped
 
 
 def test_points_beyond_the_reference_and_repeated_points_are_ignored() -> None:
-    test = CurveTest([(0.0, 5.0), (50.0, 4.0)], model(), SprtSettings(), BUDGET, warmup=0.0)
-    assert test.update(10.0, 4.9) is Decision.CONTINUE
-    assert test.update(10.0, 99.0) is Decision.CONTINUE  # same fraction again
-    assert test.update(80.0, 99.0) is Decision.CONTINUE  # past the reference's last point
+    test = CurveTest([(0.0, 5.0), (50.0, 4.0)], model(), rule(warmup=0.0), BUDGET)
+    assert test.update(10.0, 4.9) is Action.CONTINUE
+    assert test.update(10.0, 99.0) is Action.CONTINUE  # same fraction again
+    assert test.update(80.0, 99.0) is Action.CONTINUE  # past the reference's last point
     assert test.fractions == [0.1]
 
 
@@ -175,7 +179,7 @@ def test_the_paired_test_confirms_real_gains_and_rejects_none(gain: float, expec
     rng = np.random.default_rng(5)
     verdicts = []
     for _ in range(300):
-        test = PairedTest(noise, SprtSettings(alpha=0.05, beta=0.2), max_pairs=20, direction="minimize")
+        test = PairedTest(noise, ConfirmConfig(alpha=0.05, beta=0.2, max_pairs=20), "minimize")
         verdict = None
         while verdict is None:
             incumbent = 3.0 + rng.normal(0, 0.02)
@@ -186,7 +190,7 @@ def test_the_paired_test_confirms_real_gains_and_rejects_none(gain: float, expec
 
 
 def test_the_paired_test_gives_up_unconfirmed_after_max_pairs() -> None:
-    test = PairedTest(model(final_sd=1.0), SprtSettings(delta=0.01), max_pairs=3, direction="maximize")
+    test = PairedTest(model(final_sd=1.0), ConfirmConfig(delta=0.01, max_pairs=3), "maximize")
     assert [test.add(1.0, 1.005) for _ in range(3)] == [None, None, False]
 
 
@@ -232,8 +236,8 @@ def test_probes_measure_the_smaller_noise_of_same_seed_comparisons_and_the_test_
     candidate, _ = run(4 * own * math.sqrt(2), 1)
     verdicts = {}
     for name, noise in (("paired", paired), ("two seeds", two_seed)):
-        test = CurveTest(reference, noise, SprtSettings(alpha=0.05, delta=0.5), BUDGET, warmup=0.1)
-        verdicts[name] = any(test.update(t, v) is Decision.STOP for t, v in candidate)
+        test = CurveTest(reference, noise, rule(alpha=0.05, delta=0.5, warmup=0.1), BUDGET)
+        verdicts[name] = any(test.update(t, v) is Action.STOP for t, v in candidate)
     assert verdicts == {"paired": True, "two seeds": False}
 
 
@@ -251,7 +255,7 @@ def test_the_monitor_takes_the_references_luck_when_asked(
     lucky; a child of it with the same record may owe that to its code, so no luck is taken; nor when it is off."""
     reference = Individual("0001", parents, status="ok", metric=3.0 - 2 * 0.02, curve=tuple(points(MEAN)))
     early_stop = EarlyStopConfig(enabled=True, luck=luck)
-    watch = monitor_for(Job(MUTATION, (reference,)), reference, early_stop, model(), BUDGET, "minimize")
+    watch = monitor_for((reference,), reference, early_stop, model(), BUDGET, "minimize")
     assert watch is not None
     test, watched = watch
     assert watched is reference
@@ -269,5 +273,5 @@ def test_the_margin_is_one_noise_unit_unless_set_in_delta_units(
     early_stop = EarlyStopConfig(
         enabled=True, delta_units=units, delta=2.0 if units == "noise" else 0.04, margin=margin
     )
-    watch = monitor_for(Job(MUTATION, (reference,)), reference, early_stop, model(final_sd=0.02), BUDGET, "minimize")
+    watch = monitor_for((reference,), reference, early_stop, model(final_sd=0.02), BUDGET, "minimize")
     assert watch is not None and watch[0].margin == pytest.approx(expected)

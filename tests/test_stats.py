@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from evo.stats import compare
+from evo.reporting.stats import compare
 
 
 def test_a_known_difference_is_found() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from evo.errors import EvoError
-from evo.parsing import DEFAULT_PROGRESS
-from evo.target import MetricSpec, load_target
+from evo.evaluation.parsing import DEFAULT_PROGRESS
+from evo.evaluation.target import MetricSpec, load_target
 
 
 def autoresearch_like(root: Path) -> Path:

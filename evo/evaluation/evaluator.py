@@ -1,0 +1,149 @@
+"""Runs one candidate under the fixed budget and returns its metric and learning curve (the target and
+monitor contracts, docs/architecture.md).
+
+Flow: a fresh workspace (the target plus the candidate's editable files) -> the trusted manifest, for attested
+targets -> the candidate as a supervised subprocess whose output streams into the parser and the monitor -> a
+result whose status says, in one line, why it is not `ok`.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from evo.evaluation.attest import AttestationError, attested_metric
+from evo.evaluation.logcap import CappedLog
+from evo.evaluation.manifest import load_manifest
+from evo.evaluation.monitor import Action, Monitor, NoMonitor
+from evo.evaluation.parsing import OutputParser, compile_progress
+from evo.evaluation.process import Limits, Outcome, run_supervised
+from evo.evaluation.result import EvalResult, Status
+from evo.evaluation.settings import EvalSettings, candidate_env, locked_settings
+from evo.evaluation.target import TargetSpec
+from evo.evaluation.workspace import Fingerprint, build_workspace, touched_locked_files
+
+
+def _command(target_command: tuple[str, ...]) -> tuple[str, ...]:
+    """Run `python ...` with this interpreter, so a target works the same inside evo's virtual environment."""
+    return (sys.executable, *target_command[1:]) if target_command[0] == "python" else target_command
+
+
+def evaluate(
+    target: TargetSpec,
+    code: Mapping[str, str] | None,
+    workdir: Path,
+    settings: EvalSettings,
+    monitor: Monitor | None = None,
+    cancel: threading.Event | None = None,
+) -> EvalResult:
+    """Evaluate one candidate (`code`: editable file -> text; None runs the target as it is) in `workdir`; setting
+    `cancel` kills it (a search shutting down)."""
+    monitor = monitor or NoMonitor()
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    workspace = workdir / "workspace"
+    fingerprints = build_workspace(target, code, workspace)
+    env = candidate_env(target, settings)
+    manifest = (
+        load_manifest(target, (sys.executable,), env, locked_settings(target, settings))
+        if target.metric.attested
+        else {}
+    )
+    parser = OutputParser(compile_progress(target.progress), settings.budget.seconds)
+    stopped = False
+
+    def on_line(line: str) -> bool:
+        # Lines already in the pipe when the monitor stopped the run are not read: the curve ends where it stopped.
+        nonlocal stopped
+        if stopped:
+            return True
+        point = parser.feed(line)
+        stopped = point is not None and monitor.update(*point) is Action.STOP
+        return stopped
+
+    log = CappedLog(workdir / "log.txt", settings.log_bytes)
+    limits = Limits(settings.hard_limit, settings.budget.memory_mb)
+    outcome = run_supervised(_command(target.command), workspace, env, limits, log, on_line, cancel)
+    tail = log.tail_text()
+    status, metric, reason, notes = _judge(target, settings, outcome, parser, manifest, workspace, fingerprints, tail)
+    info = {k: v for k, v in manifest.items() if k not in ("kind", "expect")}
+    return EvalResult(
+        status=status,
+        metric=metric,
+        reason=reason,
+        summary=parser.summary,
+        curve=tuple(parser.curve),
+        exit_code=outcome.exit_code,
+        wall_seconds=outcome.wall_seconds,
+        peak_rss_mb=outcome.peak_rss_mb,
+        seed=settings.seed,
+        budget=settings.budget.seconds,
+        clock=settings.budget.clock,
+        log_path=str(log.path),
+        log_tail=tail,
+        notes=tuple(notes),
+        info=info,
+    )
+
+
+def _judge(
+    target: TargetSpec,
+    settings: EvalSettings,
+    outcome: Outcome,
+    parser: OutputParser,
+    manifest: Mapping[str, Any],
+    workspace: Path,
+    fingerprints: Mapping[str, Fingerprint],
+    tail: str,
+) -> tuple[Status, float | None, str, list[str]]:
+    """Decide the status, most serious cause first; only `ok` carries a metric."""
+    notes = [f"{outcome.channel_errors} malformed lines on the result channel were ignored"] * bool(
+        outcome.channel_errors
+    )
+    if outcome.survivors:
+        notes.append(f"processes {list(outcome.survivors)} survived SIGKILL")
+    if outcome.killed_for == "stop":
+        return Status.PRUNED, None, "stopped early by the monitor", notes
+    if outcome.killed_for == "timeout":
+        return Status.TIMEOUT, None, f"still running at the hard limit of {settings.hard_limit:g} s", notes
+    if outcome.killed_for == "cancelled":
+        return Status.CRASH, None, "cancelled: the search was shutting down", notes
+    if outcome.killed_for == "memory":
+        return Status.CRASH, None, f"memory limit of {settings.budget.memory_mb:g} MB exceeded", notes
+    touched = touched_locked_files(workspace, fingerprints)
+    if touched:
+        return Status.INVALID, None, f"locked file {', '.join(touched)} was modified during the run", notes
+    if outcome.exit_code != 0:
+        return Status.CRASH, None, _crash_reason(outcome.exit_code, tail), notes
+    name = target.metric.name
+    printed = parser.summary.get(name)
+    if target.metric.attested:
+        try:
+            metric = attested_metric(outcome.records, manifest.get("expect", {}), name, settings.budget)
+        except AttestationError as exc:
+            return Status.INVALID, None, str(exc), notes
+        if isinstance(printed, float) and not math.isclose(printed, metric, rel_tol=1e-4, abs_tol=1e-5):
+            notes.append(
+                f"printed {name} {printed:g} differs from the locked evaluation's {metric:g}; recorded the latter"
+            )
+        return Status.OK, metric, "", notes
+    if printed is None:
+        return Status.INVALID, None, f"no {name} in the summary block", notes
+    if not isinstance(printed, float) or not math.isfinite(printed):
+        return Status.INVALID, None, f"{name} is {printed}", notes
+    return Status.OK, printed, "", notes
+
+
+def _crash_reason(exit_code: int | None, tail: str) -> str:
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return f"exit {exit_code}: {lines[-1][:300] if lines else 'no output'}"

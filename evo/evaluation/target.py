@@ -1,0 +1,157 @@
+"""A target (the target contract, docs/architecture.md): a directory copied into each candidate's workspace, plus
+its description in target.yaml.
+
+Every key of target.yaml is optional, so an unmodified autoresearch checkout is a valid target as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evo.errors import EvoError
+from evo.evaluation.parsing import DEFAULT_PROGRESS, compile_progress
+
+SPEC_FILE = "target.yaml"
+_IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", ".ruff_cache"}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str = "val_bpb"  # the summary key (and attested record) holding the metric
+    direction: str = "minimize"  # or "maximize"
+    attested: bool = False  # the value must come from the locked evaluation's private channel, never from stdout
+    optimum: float | None = None  # the best value any candidate can expect, where known (reports show regret to it)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    root: Path
+    editable: tuple[str, ...] = ("train.py",)  # the files an operator may change; every other file is locked
+    command: tuple[str, ...] = ("python", "train.py")  # how a candidate runs inside its workspace
+    prepare: tuple[str, ...] | None = None  # run once, trusted, before candidates; writes the manifest
+    program: str = "program.md"  # research directions for the operator
+    metric: MetricSpec = field(default_factory=MetricSpec)
+    progress: str = DEFAULT_PROGRESS  # regex for progress lines (groups: value, and t or pct)
+    env: Mapping[str, str] = field(default_factory=dict)  # locked settings passed to every run
+    locked: Mapping[str, str] = field(default_factory=dict)  # locked file -> sha256, taken when the target loads
+
+    def read_program(self) -> str:
+        path = self.root / self.program
+        return path.read_text() if path.is_file() else ""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def target_files(root: Path) -> list[str]:
+    """Every file of the target (relative POSIX paths), skipping caches and VCS folders."""
+    files = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and not _IGNORED_DIRS.intersection(rel.parts[:-1]) and path.suffix != ".pyc":
+            files.append(rel.as_posix())
+    return files
+
+
+def load_target(root: str | Path) -> TargetSpec:
+    """Load and validate a target directory; raise EvoError naming the file and key on bad input."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise EvoError(f"target directory {str(root)!r} not found")
+    spec_path = root / SPEC_FILE
+    raw = _read_yaml(spec_path) if spec_path.is_file() else {}
+    where = f"{spec_path}"
+    known = {"editable", "command", "prepare", "program", "metric", "progress", "env"}
+    for key in raw:
+        if key not in known:
+            raise EvoError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+    editable = tuple(_str_list(raw.get("editable", ["train.py"]), f"{where}: key 'editable'"))
+    for name in editable:
+        if not (root / name).is_file():
+            raise EvoError(f"{where}: key 'editable' names {name!r}, which is not a file in {root}")
+    command = _command(raw.get("command", "python train.py"), f"{where}: key 'command'")
+    prepare = _command(raw["prepare"], f"{where}: key 'prepare'") if raw.get("prepare") is not None else None
+    metric = _metric(raw.get("metric", {}), where)
+    progress = raw.get("progress", DEFAULT_PROGRESS)
+    try:
+        compile_progress(progress)
+    except (re.error, ValueError, TypeError) as exc:
+        raise EvoError(f"{where}: key 'progress': {exc}") from None
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
+        raise EvoError(f"{where}: key 'env' must be a mapping of variable names to values")
+    locked = {name: sha256_file(root / name) for name in target_files(root) if name not in editable}
+    return TargetSpec(
+        root=root,
+        editable=editable,
+        command=command,
+        prepare=prepare,
+        program=_string(raw.get("program", "program.md"), f"{where}: key 'program'"),
+        metric=metric,
+        progress=progress,
+        env={k: str(v) for k, v in env.items()},
+        locked=locked,
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        raise EvoError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise EvoError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise EvoError(f"{where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise EvoError(f"{where} must be a file name or a list of file names, got {value!r}")
+    return value
+
+
+def _command(value: Any, where: str) -> tuple[str, ...]:
+    parts = shlex.split(value) if isinstance(value, str) else value
+    return tuple(_str_list(parts, where))
+
+
+def _metric(value: Any, where: str) -> MetricSpec:
+    if not isinstance(value, dict):
+        raise EvoError(f"{where}: key 'metric' must be a mapping (name, direction, attested, optimum), got {value!r}")
+    for key in value:
+        if key not in {"name", "direction", "attested", "optimum"}:
+            raise EvoError(f"{where}: unknown key 'metric.{key}' (known: attested, direction, name, optimum)")
+    direction = value.get("direction", "minimize")
+    if direction not in ("minimize", "maximize"):
+        raise EvoError(f"{where}: key 'metric.direction' must be 'minimize' or 'maximize', got {direction!r}")
+    attested = value.get("attested", False)
+    if not isinstance(attested, bool):
+        raise EvoError(f"{where}: key 'metric.attested' must be true or false, got {attested!r}")
+    optimum = value.get("optimum")
+    if optimum is not None and (isinstance(optimum, bool) or not isinstance(optimum, (int, float))):
+        raise EvoError(f"{where}: key 'metric.optimum' must be a number, got {optimum!r}")
+    name = _string(value.get("name", "val_bpb"), f"{where}: key 'metric.name'")
+    return MetricSpec(name, direction, attested, None if optimum is None else float(optimum))

@@ -1,0 +1,9 @@
+"""Execution: where candidates run, behind one small protocol (the executor contract, docs/architecture.md).
+
+`base` holds the protocol and the data that crosses it; `local` runs candidates as subprocesses of this machine.
+"""
+
+from evo.execution.base import Clock, EvalRequest, Executor, Finished, run_all
+from evo.execution.local import LocalExecutor, WallClock, placement
+
+__all__ = ["Clock", "EvalRequest", "Executor", "Finished", "LocalExecutor", "WallClock", "placement", "run_all"]

@@ -1,0 +1,23 @@
+"""Best-of-N: independent mutations of the baseline, the reference that shows what operators do without selection."""
+
+from __future__ import annotations
+
+from evo.modes.base import MUTATION, Job
+from evo.modes.shared import BaselineFirst
+
+
+class BestOfN(BaselineFirst):
+    """Independent mutations of the baseline, any number at once: the honest reference every report includes, since
+    it shows what the operators achieve without selection."""
+
+    name = "best-of-n"
+
+    def ask(self, number: int) -> Job | None:
+        """BASELINE first; once it was told (and is eligible), every ask is a MUTATION of it."""
+        job = self._opening.job()
+        if job is not None:
+            return job
+        baseline = self._opening.record
+        if baseline is None or self._opening.failed:
+            return None
+        return Job(MUTATION, (baseline,))

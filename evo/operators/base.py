@@ -1,0 +1,104 @@
+"""The operator contract (docs/architecture.md): `propose(parents, context) -> Proposal`.
+
+An operator turns one parent (mutation) or two (crossover) into a child's code. LLM operators and offline operators
+speak the same protocol and return the same record, so a search mode never knows which one it called.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+Code = Mapping[str, str]  # editable file name -> its full text
+
+
+@dataclass(frozen=True)
+class Parent:
+    id: str
+    code: Code
+    metric: float | None
+    status: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A recent attempt and how it went: the traces an LLM operator learns from."""
+
+    description: str
+    status: str
+    metric: float | None
+    delta: float | None  # metric minus its parent's metric (None when either is missing)
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    program: str  # the target's research directions (program.md)
+    editable: tuple[str, ...]  # the files a child may change
+    locked: tuple[str, ...]  # the files it may not
+    metric: str = "val_bpb"
+    direction: str = "minimize"
+    attempts: tuple[Attempt, ...] = ()  # most recent last
+    learnings: str = ""  # the run's condensed notes
+    ancestor: Code | None = None  # crossover: the parents' common ancestor, for diffs and three-way merges
+    seed: int = 0  # operators draw their randomness from this, so a search replays exactly
+
+
+@dataclass(frozen=True)
+class Usage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls + other.calls,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost + other.cost,
+        )
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A child, or the reason there is none (`code` is None and `error` says why in one line)."""
+
+    code: Code | None
+    description: str  # one line: what changed
+    rationale: str = ""  # why it might help
+    operator: str = ""  # e.g. "llm-mutation", "param", "merge"
+    model: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code is not None
+
+
+class Operator(Protocol):
+    name: str
+    arity: int  # parents it takes: 1 for a mutation, 2 for a crossover
+
+    def propose(self, parents: Sequence[Parent], context: Context) -> Proposal: ...
+
+
+def child_problem(parent: Code, child: Code, context: Context) -> str | None:
+    """Why `child` is not a valid child of `parent` (one line), or None: it must touch only editable files, parse
+    as Python, and differ from its parent."""
+    for name in child:
+        if name not in context.editable:
+            return f"edits locked file {name!r} (only {', '.join(context.editable)} may change)"
+    for name, text in child.items():
+        if name.endswith(".py"):
+            try:
+                ast.parse(text)
+            except SyntaxError as exc:
+                return f"{name} does not parse: {exc.msg} (line {exc.lineno})"
+    if all(child.get(name, parent.get(name)) == parent.get(name) for name in {*parent, *child}):
+        return "the child is identical to its parent"
+    return None

@@ -1,0 +1,65 @@
+"""Choosing the operators for a run: LLM ones when an endpoint (or a cassette) is configured, else offline ones.
+
+The choice is announced in one line, which names the model and endpoint but never a key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from evo.config import LLMSection, ModelConfig
+from evo.operators.base import Operator
+from evo.operators.llm.cassette import RecordingChat, ReplayChat
+from evo.operators.llm.client import Chat, OpenAIChat, Spend
+from evo.operators.llm.learnings import Learnings
+from evo.operators.llm.operator import LLMOperator
+from evo.operators.merge_crossover import MergeCrossover
+from evo.operators.param_mutation import ParamMutation
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class Operators:
+    mutation: Operator
+    crossover: Operator
+    learnings: Learnings | None
+    spend: Spend
+    notice: str  # one line telling the user which operators run
+
+
+def make_operators(config: LLMSection, run_dir: Path) -> Operators:
+    """The run's operators: `config.models` (or one model named by EVO_MODEL, else DEFAULT_MODEL, when the environment
+    names an endpoint); a cassette path is relative to `run_dir`, where learnings.md is kept too."""
+    spend = Spend(config.max_cost, config.max_tokens_total)
+    env_endpoint = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+    models = config.models or (ModelConfig(os.environ.get("EVO_MODEL") or DEFAULT_MODEL),)
+    cassette = run_dir / Path(config.cassette).expanduser() if config.cassette is not None else None
+    if config.cassette_mode == "replay" and cassette is not None:
+        chat: Chat = ReplayChat(cassette)
+        notice = f"LLM operators replay cassette {cassette} (no endpoint is called)"
+    elif config.models or env_endpoint:
+        chat = OpenAIChat()
+        if config.cassette_mode == "record" and cassette is not None:
+            chat = RecordingChat(chat, cassette)
+        notice = "LLM operators: " + ", ".join(_describe(m) for m in models)
+    else:
+        notice = (
+            "no LLM endpoint configured (set OPENAI_API_KEY or OPENAI_BASE_URL, or llm.models in the config): "
+            "using the offline operators param and merge"
+        )
+        return Operators(ParamMutation(), MergeCrossover(), None, spend, notice)
+    return Operators(
+        LLMOperator("llm-mutation", 1, chat, models, config, spend),
+        LLMOperator("llm-crossover", 2, chat, models, config, spend),
+        Learnings(run_dir / "learnings.md", chat, models[0], config, spend, config.learnings_every),
+        spend,
+        notice,
+    )
+
+
+def _describe(model: ModelConfig) -> str:
+    endpoint = model.base_url or os.environ.get("OPENAI_BASE_URL") or "the OpenAI API"
+    return f"{model.name} at {endpoint} (key from ${model.api_key_env})"

@@ -1,0 +1,117 @@
+"""A run directory read back as plain data, for reports and benchmarks: the ledger is the only source.
+
+Compute is counted in budget seconds (training seconds on the budget clock, re-evaluations included, a pruned run
+only up to where it stopped), the currency searches are compared in: equal compute means equal budget seconds, and
+early termination shows up as more candidates for the same spend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from evo.config import load_config
+from evo.errors import EvoError
+from evo.evaluation.target import load_target
+from population.individual import Individual
+from population.ledger import Event, Ledger
+
+PEER_FILE = "peer.json"  # in a peer's run directory (e.g. Optuna TPE): {"name": ..., and its settings}
+
+
+@dataclass(frozen=True)
+class RunData:
+    root: Path
+    name: str
+    mode: str  # the config's mode, or the peer's name
+    metric: str
+    direction: str
+    budget: float  # per-candidate budget seconds
+    optimum: float | None  # the target's known best expected metric (regret is measured to it), if declared
+    individuals: tuple[Individual, ...]  # in id order
+    events: tuple[Event, ...]
+
+    def better(self, a: float, b: float) -> bool:
+        return a < b if self.direction == "minimize" else a > b
+
+    @property
+    def finished(self) -> list[Individual]:
+        """Finished individuals in the order they finished (ties by id)."""
+        done = [i for i in self.individuals if i.is_finished]
+        return sorted(done, key=lambda i: (i.finished if i.finished is not None else math.inf, i.id))
+
+    @property
+    def baseline(self) -> Individual | None:
+        return next((i for i in self.individuals if not i.parents), None)
+
+    def counts(self) -> dict[str, int]:
+        """Finished individuals by status."""
+        counts: dict[str, int] = {}
+        for individual in self.finished:
+            counts[individual.status] = counts.get(individual.status, 0) + 1
+        return counts
+
+
+def counts_as_best(individual: Individual) -> bool:
+    """Eligible to be a run's best: `ok` with a finite metric, and not refused by confirmation."""
+    return individual.is_parent_eligible and individual.confirmed is not False
+
+
+def running_best(run: RunData) -> list[tuple[Individual, float, str, bool]]:
+    """For each finished individual in finish order: it, the best metric so far (NaN before the first eligible one),
+    that best's id, and whether this individual set it."""
+    best, best_id, rows = math.nan, "", []
+    for individual in run.finished:
+        sets = counts_as_best(individual) and (math.isnan(best) or run.better(individual.metric, best))  # type: ignore[arg-type]
+        if sets:
+            best, best_id = float(individual.metric), individual.id  # type: ignore[arg-type]
+        rows.append((individual, best, best_id, sets))
+    return rows
+
+
+def best_so_far(run: RunData) -> list[tuple[float, float, str]]:
+    """(budget seconds spent so far, best metric so far, its id) after each finished individual, in finish order;
+    points before the first eligible individual are left out."""
+    spent, points = 0.0, []
+    for individual, best, best_id, _ in running_best(run):
+        spent += individual.budget_seconds
+        if not math.isnan(best):
+            points.append((spent, best, best_id))
+    return points
+
+
+def final_best(run: RunData) -> Individual | None:
+    points = best_so_far(run)
+    return next(i for i in run.individuals if i.id == points[-1][2]) if points else None
+
+
+def training_seconds(run: RunData) -> tuple[float, float]:
+    """Budget seconds used and saved by early termination over the whole run."""
+    return sum(i.budget_seconds for i in run.individuals), sum(i.saved_seconds for i in run.individuals)
+
+
+def load_run(root: str | Path) -> RunData:
+    """Read a run directory (live or finished); raise EvoError naming it if it is not one."""
+    root = Path(root)
+    ledger_path, config_path = root / "ledger.sqlite", root / "config.yaml"
+    if not ledger_path.is_file() or not config_path.is_file():
+        raise EvoError(f"{root} is not a run directory (no ledger.sqlite or config.yaml)")
+    config = load_config(config_path)
+    metric = load_target(config.target).metric
+    peer_path = root / PEER_FILE
+    mode = json.loads(peer_path.read_text())["name"] if peer_path.is_file() else config.mode
+    with Ledger(ledger_path) as ledger:
+        individuals, events = tuple(ledger.all()), tuple(ledger.events())
+    return RunData(
+        root=root,
+        name=root.name,
+        mode=mode,
+        metric=metric.name,
+        direction=metric.direction,
+        budget=config.budget.seconds,
+        optimum=metric.optimum,
+        individuals=tuple(sorted(individuals, key=lambda i: (len(i.id), i.id))),
+        events=events,
+    )

@@ -1,0 +1,376 @@
+"""The coordinator: one process owns the search state, git and the ledger; an executor only proposes and evaluates.
+
+Flow per individual: the mode asks for a job -> the executor runs the operator's proposal off this thread (it may
+call an LLM) -> the coordinator commits the child to the run's git store and records it in the ledger as `running`
+-> the executor evaluates it on a free slot -> the coordinator records the result and tells the mode. The executor
+hands back plain data; every git and ledger write happens on the coordinator's thread, so a `kill -9` at any moment
+leaves the ledger and the repository consistent (a commit without a ledger row is dropped on resume; a `running` row
+is evaluated again).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from evo.evaluation import EvalResult, Status
+from evo.execution import EvalRequest, Executor, LocalExecutor
+from evo.modes import BASELINE, CROSSOVER, MUTATION, Job, Mode, job_rng, make_mode
+from evo.operators import Parent, Proposal
+from evo.operators.factory import Operators, make_operators
+from evo.search.context import attempts, operator_context
+from evo.search.results_tsv import write_results_tsv
+from evo.search.session import RunPaths, RunSession, charge_pruned, reevaluated, running, session_config
+from evo.stopping import Confirmation, CurveTest, NoiseModel, monitor_for, needs_confirmation
+from evo.stopping.calibration import cache_path, run_noise_model
+from population.individual import Individual
+from population.ledger import Ledger
+
+MAX_FAILED_PROPOSALS = 20  # in a row: the operator is broken (endpoint down, budget spent), stop instead of spinning
+PROPOSE, EVALUATE, CONFIRM = "propose", "evaluate", "confirm"  # the kinds of work in flight
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a live display shows; handed to the progress callback after every change."""
+
+    finished: int
+    running: int
+    slots: int
+    best: Individual | None
+    baseline: Individual | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    elapsed: float
+    last: Individual | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_dir: Path
+    stop_reason: str
+    best: Individual | None
+    baseline: Individual | None
+    finished: int
+    notice: str
+    coordinator_seconds: float  # the coordinator's own work this session: git, ledger, selection, operators' setup
+
+
+class Coordinator:
+    def __init__(
+        self,
+        root: Path,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        gpus: tuple[str, ...] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        paths = RunPaths(root)
+        config = session_config(paths, gpus)
+        self.executor = executor or LocalExecutor(config.slots)
+        self.session = RunSession.open(paths, config, self.executor.clock)
+        self.config, self.target, self.direction = config, self.session.target, self.session.direction
+        self.individuals = self.session.individuals
+        self.operators: Operators = make_operators(config.llm, root)
+        self.on_progress = on_progress or (lambda progress: None)
+        self.on_notice = on_notice or (lambda line: None)
+        self.noise: NoiseModel | None = None  # the calibrated noise model, when early stop or confirmation is on
+        self.untold: set[str] = set()  # recovered individuals not yet told: nothing new is asked until they are
+        self.inflight: dict[int, tuple[str, Job, Any]] = {}  # tag -> (kind, job, what the kind needs afterwards)
+        self.tags = 0
+        self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on the executor)
+        self.cost_before = float(self.session.ledger.get_meta("llm_cost", 0.0))  # earlier sessions' LLM spend
+        self.failed_in_a_row = 0
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.session.ledger
+
+    def run(self) -> Outcome:
+        with running(self.session, self.executor):
+            return self._run()
+
+    def _run(self) -> Outcome:
+        self.session.recover()
+        if self.config.early_stop.enabled or self.config.confirm.enabled:
+            self.noise = self._noise_model()
+        mode = make_mode(self.config, self.direction)
+        finished = [i for i in self.individuals.values() if i.is_finished]
+        for individual in sorted(finished, key=lambda i: (i.finished or 0.0, int(i.id))):  # in the order they arrived
+            self._decide(mode, self._job_of(individual), individual, replaying=True)
+        number = self.session.next_number()
+        # Killed mid-evaluation: evaluate again, and ask nothing new until these are told (a ratchet has one job out
+        # at a time, and the rebuilt mode never handed these out).
+        for individual in [i for i in self.individuals.values() if not i.is_finished]:
+            self.untold.add(individual.id)
+            self._submit_eval(self._job_of(individual), individual, mode)
+        stop = ""
+        resumed = time.perf_counter()
+        while True:
+            while not self.untold:  # fill every free slot (a proposal holds one) until the mode waits or we stop
+                stop = self._stop_reason(mode)  # not latched: a failed proposal frees its count
+                job = None if stop or self.executor.free() <= self._count(PROPOSE) else mode.ask(number)
+                if job is None:
+                    break
+                self._submit_propose(job, number)
+                number += 1
+            if not self.inflight:
+                break
+            self.busy_seconds += time.perf_counter() - resumed
+            done = self.executor.wait()
+            resumed = time.perf_counter()
+            for finished_work in done:
+                kind, job, data = self.inflight.pop(finished_work.tag)
+                value = finished_work.result()
+                if kind == PROPOSE:
+                    self._proposed(mode, job, data, value)
+                elif kind == EVALUATE:
+                    self._evaluated(mode, job, *data, value[0])
+                else:
+                    self._confirm_pair(mode, data, value)
+                self._report(mode)
+        return Outcome(
+            self.session.paths.root,
+            stop or "done",
+            mode.best(),
+            self._baseline(),
+            self._finished_count(),
+            self.operators.notice,
+            self.busy_seconds,
+        )
+
+    def _noise_model(self) -> NoiseModel:
+        """The run's noise model: saved in the run, stored (calibration.file), cached, or measured now on the slots."""
+        calibration = self.config.calibration
+        settings = self.session.settings()
+        cached = cache_path(self.target, settings, calibration.runs, calibration.probes)
+        if not (self.session.paths.root / "noise.json").is_file() and calibration.file is None and not cached.is_file():
+            probes = f" and {calibration.probes} probes" if calibration.probes else ""
+            self.on_notice(
+                f"calibrating the noise model: the baseline{probes} on {calibration.runs} seeds "
+                "(once for this setup: it is cached)"
+            )
+        model, source = run_noise_model(self.target, settings, self.executor, calibration, self.session.paths.root)
+        self.ledger.event("noise_model", source=source, summary=model.summary())
+        self.on_notice(f"noise model from {source}: {model.summary()}")
+        return model
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def _submit(self, kind: str, job: Job, data: Any) -> int:
+        self.tags += 1
+        self.inflight[self.tags] = (kind, job, data)
+        return self.tags
+
+    def _count(self, kind: str) -> int:
+        return sum(k == kind for k, _, _ in self.inflight.values())
+
+    def _submit_propose(self, job: Job, number: int) -> None:
+        tag = self._submit(PROPOSE, job, number)
+        if job.kind == BASELINE:
+            code = self.session.baseline_code()
+            self.executor.propose(tag, lambda: Proposal(code, "baseline", operator="baseline"))
+            return
+        store = self.session.store
+        parents = [Parent(p.id, store.code(p.commit), p.metric, p.status, p.description) for p in job.parents]
+        operator = self.operators.crossover if job.kind == CROSSOVER else self.operators.mutation
+        learnings = self.operators.learnings.text if self.operators.learnings else ""
+        context = operator_context(self.session, job, job_rng(self.config.seed, number).getrandbits(32), learnings)
+        self.executor.propose(tag, operator.propose, parents, context)
+
+    def _proposed(self, mode: Mode, job: Job, number: int, proposal: Proposal) -> None:
+        if not proposal.ok:
+            self.failed_in_a_row += 1
+            self.ledger.event(
+                "proposal_failed",
+                number=number,
+                operator=proposal.operator,
+                error=proposal.error,
+                prompt_tokens=proposal.usage.prompt_tokens,
+                cost=proposal.usage.cost,
+            )
+            mode.tell(job, None)
+            return
+        self.failed_in_a_row = 0
+        assert proposal.code is not None
+        individual = self.session.commit(
+            number,
+            proposal.code,
+            job.parents,
+            operator=proposal.operator,
+            model=proposal.model,
+            description=proposal.description,
+            rationale=proposal.rationale,
+            island=job.island,
+            prompt_tokens=proposal.usage.prompt_tokens,
+            completion_tokens=proposal.usage.completion_tokens,
+            cost=proposal.usage.cost,
+        )
+        self._submit_eval(job, individual, mode)
+
+    def _submit_eval(self, job: Job, individual: Individual, mode: Mode) -> None:
+        budget = self.config.budget.seconds
+        watch = monitor_for(job.parents, mode.best(), self.config.early_stop, self.noise, budget, self.direction)
+        tag = self._submit(EVALUATE, job, (individual, watch))
+        self.executor.evaluate(tag, [self.session.request(individual, watch[0] if watch else None)])
+
+    def _evaluated(
+        self,
+        mode: Mode,
+        job: Job,
+        individual: Individual,
+        watch: tuple[CurveTest, Individual] | None,
+        result: EvalResult,
+    ) -> None:
+        finished = individual.with_result(result, finished=self.session.clock.time())
+        if result.status is Status.PRUNED and watch is not None:
+            test, reference = watch
+            finished, used, saved = charge_pruned(
+                individual,
+                result,
+                finished.finished,
+                f"stopped at {test.stopped_at or 0:.0%} of the budget: its curve is worse than {reference.id}'s"
+                f" (SPRT log LR {test.llr:.1f})",
+            )
+            self.ledger.event(
+                "pruned",
+                individual=individual.id,
+                reference=reference.id,
+                fraction=test.stopped_at,
+                llr=test.llr,
+                luck=test.luck,
+                used_seconds=used,
+                saved_seconds=saved,
+            )
+        best = mode.best()
+        if (
+            self.noise is not None
+            and best is not None
+            and needs_confirmation(finished, best, self.config.confirm, self.direction)
+        ):
+            self.ledger.add_evaluation(individual.id, result, started=individual.started, finished=finished.finished)
+            confirmation = Confirmation.start(
+                job, finished, best, self.config.confirm, self.noise, self.direction, self.config.seed
+            )
+            self._submit_pair(confirmation)
+            return
+        self.ledger.finish(finished, result, started=individual.started)
+        self._told(mode, job, finished)
+
+    def _told(self, mode: Mode, job: Job, finished: Individual) -> None:
+        self.individuals[finished.id] = finished
+        self.untold.discard(finished.id)
+        self._decide(mode, job, finished, replaying=False)
+        self._learn()
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def _submit_pair(self, confirmation: Confirmation) -> None:
+        """One confirmation pair: the incumbent, then the child, on the same fresh seed, in one slot."""
+        seed = confirmation.next_seed()
+        settings = self.session.settings(seed)
+        folder = self.session.paths.individuals / confirmation.child.id
+        requests = [
+            EvalRequest(self.target, self.session.store.code(i.commit), folder / f"confirm-{seed}-{i.id}", settings)
+            for i in (confirmation.incumbent, confirmation.child)
+        ]
+        self.executor.evaluate(self._submit(CONFIRM, confirmation.job, confirmation), requests)  # type: ignore[arg-type]
+
+    def _confirm_pair(self, mode: Mode, confirmation: Confirmation, results: tuple[EvalResult, EvalResult]) -> None:
+        """Record a pair's two evaluations, feed the test, and tell the mode once it has decided."""
+        now = self.session.clock.time()
+        incumbent = reevaluated(self.individuals[confirmation.incumbent.id], results[0])
+        self.ledger.finish(incumbent, results[0], finished=now)  # the record and its new evaluation, atomically
+        self.individuals[incumbent.id] = incumbent
+        self.ledger.add_evaluation(confirmation.child.id, results[1], finished=now)  # still running: no record yet
+        confirmation.child = reevaluated(confirmation.child, results[1])
+        failed = [f"{r.status.value}: {r.reason}" for r in results if r.status is not Status.OK or r.metric is None]
+        if failed:
+            verdict: bool | None = False
+            detail = f"a re-evaluation failed ({failed[0]})"
+        else:
+            assert results[0].metric is not None and results[1].metric is not None
+            verdict = confirmation.test.add(results[0].metric, results[1].metric)
+            detail = confirmation.test.summary()
+        if verdict is None:
+            self._submit_pair(confirmation)
+            return
+        final = replace(confirmation.child, confirmed=verdict, finished=now)
+        self.ledger.event(
+            "confirmed" if verdict else "not_confirmed",
+            individual=final.id,
+            incumbent=incumbent.id,
+            detail=detail,
+            gains=confirmation.test.gains,
+        )
+        self.ledger.update(final)
+        self._told(mode, confirmation.job, final)  # type: ignore[arg-type]
+
+    def _decide(self, mode: Mode, job: Job, individual: Individual, replaying: bool) -> None:
+        decisions = mode.tell(job, individual)
+        if not replaying:
+            for decision in decisions:
+                self.ledger.event(decision.kind, individual=decision.individual, detail=decision.detail)
+        if mode.name == "ratchet":
+            for decision in decisions:
+                if decision.kind == "keep":
+                    self.session.store.move_branch("ratchet", self.individuals[decision.individual].commit)
+            if not replaying:
+                write_results_tsv(self.session.paths.results_tsv, self.ledger, self.target.metric.name)
+
+    def _learn(self) -> None:
+        learnings = self.operators.learnings
+        if learnings is None or not learnings.due(self._finished_count()):
+            return
+        context = operator_context(self.session, Job(BASELINE), 0, learnings.text)
+        usage, error = learnings.update(attempts(self.session, learnings.every), context)
+        self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def _job_of(self, individual: Individual) -> Job:
+        parents = tuple(self.individuals[p] for p in individual.parents)
+        kind = BASELINE if not parents else CROSSOVER if len(parents) == 2 else MUTATION
+        return Job(kind, parents, individual.island)
+
+    def _finished_count(self) -> int:
+        return sum(i.is_finished for i in self.individuals.values())
+
+    def _baseline(self) -> Individual | None:
+        return next((i for i in self.individuals.values() if not i.parents), None)
+
+    def _stop_reason(self, mode: Mode) -> str:
+        started = len(self.individuals) + self._count(PROPOSE)
+        # every LLM call counts: failed proposals and learnings too, not just the children
+        if reached := self.session.limit_reached(started, self._llm_cost()):
+            return reached
+        if self.failed_in_a_row >= MAX_FAILED_PROPOSALS:
+            return f"{MAX_FAILED_PROPOSALS} proposals failed in a row (see the ledger's proposal_failed events)"
+        if mode.stuck and not self.inflight:
+            return mode.stuck_reason
+        return ""
+
+    def _llm_cost(self) -> float:
+        return self.cost_before + self.operators.spend.total.cost
+
+    def _report(self, mode: Mode) -> None:
+        if self.operators.spend.total.calls:
+            self.ledger.set_meta("llm_cost", self._llm_cost())
+        usage = self.operators.spend.total
+        finished = [i for i in self.individuals.values() if i.is_finished]
+        last = max(finished, key=lambda i: i.finished or 0.0, default=None)
+        self.on_progress(
+            Progress(
+                len(finished),
+                self._count(EVALUATE) + self._count(CONFIRM),
+                self.executor.capacity(),
+                mode.best(),
+                self._baseline(),
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                self._llm_cost(),
+                self.session.elapsed(),
+                last,
+            )
+        )

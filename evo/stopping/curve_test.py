@@ -1,0 +1,150 @@
+"""The early-termination test (a monitor, docs/architecture.md): a candidate's learning curve against a reference
+curve at matching fractions of the budget, deciding between H0 "no worse than the reference" and H1 "worse by at
+least delta", with the chance of stopping a candidate for which H0 holds at most alpha.
+
+It is the open-ended, one-sided form of Wald's SPRT (`sprt`): accepting H0 early would save nothing (a candidate
+that is no worse runs to the end anyway) and would stop watching a run that falls behind later, so it only stops for
+H1, when the ratio reaches log(1 / alpha). Its likelihood is that of the whole observed
+gap vector under the calibrated covariance (`NoiseModel.covariance`), recomputed at each point, so autocorrelated
+points are not counted as independent evidence; under H0 the ratio is a martingale, and by Ville's inequality the
+chance of a false stop is at most alpha however often the curve is looked at.
+
+Curves of different code cross: a run with a longer warm-down looks worse until its last minutes. So H0 may allow a
+gap of up to `catch_up` times the reference's own remaining improvement (how far the reference still falls between
+this point and its end): early on the allowance is wide, at the end it is zero. And H0 may demand promise: with a
+`margin` (in noise units) H0 is "better than the reference by margin" and H1 "worse than that by delta"; margin =
+delta stops a candidate once it is unlikely to beat its reference by delta, the bar confirmation would set anyway.
+
+And gaps drift: a change of learning rate or size can trail for most of a run and win at its end, so a mid-run gap
+over-predicts the final one. With `drift` > 0 the gap path is the final gap plus a Brownian drift run backwards
+from the end: zero at the end, its variance growing with the budget still to run, `drift` noise units squared over a
+whole budget. It enters the covariance of the gap vector, so the ratio stays a martingale under H0 (now "the final
+gap is no worse") and alpha still holds for runs whose gap wanders that much; it buys that with later stops.
+
+And the reference may have been lucky: the candidate must beat the reference's final metric, not its curve, and a
+final evaluation has noise of its own that the curve does not show. `reference_luck` measures how much worse the
+reference's final metric came out than its curve promised, against the calibration's runs. Compared with an unlucky
+reference a candidate needs less of a lead, with a lucky one more, so the gaps are taken net of that luck (`luck`,
+in noise units). Calibration knows the baseline's code only, so for other code only an unlucky reading counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from evo.config import NOISE_MARGIN, EarlyStopConfig
+from evo.evaluation.monitor import Action
+from evo.stopping.noise import NoiseModel, resample
+from evo.stopping.sprt import delta_in_noise_units, open_ended
+
+LUCK_RANGE = 3.0  # noise sds: a reference whose curve ends farther than this from the baseline's has no luck measured
+LUCK_CAP = 4.0  # noise units: a luck beyond this says more of the noise model (a near-deterministic target)
+
+
+def noise_margin(rule: EarlyStopConfig, noise: NoiseModel) -> float:
+    """`rule.margin` in noise units; null: NOISE_MARGIN, whatever `delta_units` says."""
+    if rule.margin is None:
+        return NOISE_MARGIN
+    return rule.margin if rule.delta_units == "noise" else rule.margin / noise.final_sd
+
+
+class CurveTest:
+    """The early-termination monitor: STOP once the curve is worse than the reference's by delta, with the chance
+    of stopping a run that is no worse at most alpha.
+
+    Plain data plus `update`, so it can run next to the candidate on a remote worker. Progress values are losses:
+    lower is better."""
+
+    def __init__(
+        self,
+        reference: Sequence[tuple[float, float]],
+        noise: NoiseModel,
+        rule: EarlyStopConfig,
+        budget: float,
+        luck: float = 0.0,
+    ) -> None:
+        """`rule` gives alpha, delta, warm-up, catch-up, margin and drift; `luck` is how much worse the reference's
+        final metric came out than its curve promised (noise units, `reference_luck`), 0 when not taken."""
+        if len(reference) < 2:
+            raise ValueError("the reference curve needs at least two points")
+        points = np.asarray(reference, dtype=float)
+        self.ref_fractions = points[:, 0] / budget
+        self.ref_values = points[:, 1]
+        self.ref_end = float(self.ref_values[-1])
+        self.noise = noise
+        self.budget = budget
+        self.warmup = rule.warmup
+        self.catch_up = rule.catch_up
+        self.margin = noise_margin(rule, noise)  # noise units
+        self.drift = rule.drift  # variance of the gap's drift over a whole budget, in noise units squared
+        self.luck = luck
+        self.shift = delta_in_noise_units(rule, noise)
+        self.threshold = open_ended(rule.alpha)
+        self.fractions: list[float] = []
+        self.gaps: list[float] = []  # candidate minus reference, minus the catch-up allowance
+        self.llr = 0.0
+        self.stopped = False
+        self.stopped_at: float | None = None  # the fraction of the budget at which it decided to stop
+
+    def update(self, t: float, value: float) -> Action:
+        f = t / self.budget
+        if self.stopped or f < self.warmup or f > self.ref_fractions[-1] + 1e-9:
+            return Action.CONTINUE
+        if (self.fractions and f <= self.fractions[-1]) or not math.isfinite(value):
+            return Action.CONTINUE
+        reference = float(np.interp(f, self.ref_fractions, self.ref_values))
+        allowance = self.catch_up * max(0.0, reference - self.ref_end)
+        self.fractions.append(f)
+        self.gaps.append(value - reference - allowance + (self.margin - self.luck) * float(self.noise.sd_at([f])[0]))
+        self.llr = self._llr()
+        if self.llr >= self.threshold:
+            self.stopped, self.stopped_at = True, f
+            return Action.STOP
+        return Action.CONTINUE
+
+    def _llr(self) -> float:
+        """log N(g; mu0 + d, S) - log N(g; mu0, S) = d' S^-1 (g - d/2), with S the covariance of the gap (same-seed
+        when calibrated with probes, else two seeds', plus the drift's) and d delta noise units (seed sds of a curve)
+        at each point."""
+        fractions = np.asarray(self.fractions)
+        sd = self.noise.sd_at(fractions)
+        covariance = self.noise.gap_covariance(fractions) + drift_covariance(fractions, self.drift) * np.outer(sd, sd)
+        shift = self.shift * sd
+        gaps = np.asarray(self.gaps)
+        weights = np.linalg.solve(covariance + 1e-12 * np.eye(len(gaps)) * covariance.max(), shift)
+        return float(weights @ (gaps - shift / 2))
+
+
+def drift_covariance(fractions: np.ndarray, variance: float) -> np.ndarray:
+    """Covariance (in noise units squared) of a Brownian path that ends at zero at the end of the budget and has
+    gathered `variance` by its start: the part of the gap at f that the rest of the run may still undo is shared
+    with every earlier point, so Cov(f_i, f_j) = variance * (1 - max(f_i, f_j))."""
+    return variance * (1 - np.clip(np.maximum.outer(fractions, fractions), 0.0, 1.0))
+
+
+def reference_luck(
+    curve: Sequence[tuple[float, float]],
+    metric: float,
+    noise: NoiseModel,
+    budget: float,
+    direction: str,
+    calibrated: bool,
+) -> float:
+    """How much worse (in noise units, the metric's direction) the reference's final metric came out than its curve
+    promised: its final metric's standing among the calibration's runs less its curve end's standing there.
+
+    Calibration ran the baseline's code only (`calibrated`: the reference is that code). Other code may sit better
+    or worse against its curve for a reason of its own (a change that curbs overfitting lowers the validation metric
+    more than the training curve), which no single run tells from luck, so for other code only the reading that
+    stops less counts (an unlucky reference); and none for a reference whose curve ends farther than LUCK_RANGE
+    noise sds from the baseline's, where the calibration says nothing. At most LUCK_CAP either way."""
+    end = float(resample(curve, budget, np.array([1.0]))[0])
+    curve_standing = (end - noise.mean[-1]) / noise.sd[-1]
+    if abs(curve_standing) > LUCK_RANGE:
+        return 0.0
+    sign = 1.0 if direction == "minimize" else -1.0
+    luck = min(LUCK_CAP, max(-LUCK_CAP, sign * (metric - noise.final_mean) / noise.final_sd - curve_standing))
+    return luck if calibrated else max(luck, 0.0)
