@@ -34,7 +34,9 @@ class Arm:
     name: str = knob(dataclasses.MISSING, "the arm's name in the report, e.g. population or population+sprt")
     overrides: tuple[str, ...] = knob((), "key=value overrides of the base run config, e.g. [mode=ratchet]")
     peer: Literal["optuna-tpe"] | None = knob(None, "run this peer instead of an evo mode (needs optuna)")
-    pruner: Literal["median", "none"] = knob("median", "the peer's pruner (median: Optuna's MedianPruner)")
+    pruner: Literal["median", "none"] | None = knob(
+        None, "the peer's pruner (null: its default, Optuna's MedianPruner)"
+    )
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def load_bench(path: str | Path) -> Plan:
     for i, arm in enumerate(config.arms):
         overrides = (*config.overrides, *arm.overrides)
         _checked(path, base, overrides, config.gpus, f"arms[{i}] ({arm.name})")
-        peer = {"name": arm.peer, "pruner": arm.pruner} if arm.peer else None
+        peer = {"name": arm.peer, **({"pruner": arm.pruner} if arm.pruner else {})} if arm.peer else None
         arms.append(ArmPlan(arm.name, overrides, peer))
     return _plan("bench", path, config, base, arms, [])
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from evo.evaluation.target import MetricSpec
+
 Code = Mapping[str, str]  # editable file name -> its full text
 
 
@@ -39,8 +41,8 @@ class Context:
     program: str  # the target's research directions (program.md)
     editable: tuple[str, ...]  # the files a child may change
     locked: tuple[str, ...]  # the files it may not
-    metric: str = "val_bpb"
-    direction: str = "minimize"
+    metric: str = MetricSpec.name
+    direction: str = MetricSpec.direction
     attempts: tuple[Attempt, ...] = ()  # most recent last
     learnings: str = ""  # the run's condensed notes
     ancestor: Code | None = None  # crossover: the parents' common ancestor, for diffs and three-way merges

@@ -23,7 +23,7 @@ class Learnings:
     model: ModelConfig
     settings: LLMSection
     spend: Spend
-    every: int = 10  # evaluations between rewrites
+    every: int  # evaluations between rewrites (llm.learnings_every)
 
     @property
     def text(self) -> str:
