@@ -7,7 +7,17 @@ import textwrap
 
 import pytest
 
-from evo.operators.train_constants import Domain, constants_by_name, domain_of, format_value, read_constants, rewrite
+from evo.operators.train_constants import (
+    Condition,
+    Domain,
+    condition_of,
+    constants_by_name,
+    domain_of,
+    format_value,
+    is_active,
+    read_constants,
+    rewrite,
+)
 from tests.conftest import REPO
 
 TARGET = (REPO / "target" / "train.py").read_text()
@@ -184,6 +194,13 @@ def _domain(line: str) -> Domain | None:
         ('OPT = "adamw"  # "adamw" only', None),
         ("FIXED = 4  # [4, 4]", None),
         ("FIXED = 4  # [3, 3.5]", None),
+        # a condition's values are neither choices nor a range
+        (
+            'SCHED = "cos"  # "cos" or "lin" (used only when OPT == "muon")',
+            Domain("choice", choices=("cos", "lin"), declared=True),
+        ),
+        ("STEPS = 5  # steps (used only when WIDTH in [2, 3])", Domain("int", 1, 20)),
+        ('MUON_LR = 0.02  # Muon peak learning rate (used only when OPTIMIZER == "muon")', Domain("log", 2e-3, 0.2)),
     ],
 )
 def test_domain_inference(line: str, domain: Domain | None) -> None:
@@ -202,3 +219,61 @@ def test_domain_contains_respects_type_and_shape() -> None:
     assert Domain("log", 0.1, 10.0).contains(2.0) and not Domain("log", 0.1, 10.0).contains(2)
     assert not Domain("linear", 0.0, 1.0).contains(float("nan"))
     assert Domain("choice", choices=("a", "b")).contains("b") and not Domain("choice", choices=("a",)).contains("c")
+
+
+ACTIVITY = """OPTIMIZER = "adamw"  # "adamw", or "muon"
+EMA = False
+HEADS = 4
+SCALE = 1.5
+NAME = "run"
+TUPLE = (1, 2)
+"""
+
+
+@pytest.mark.parametrize(
+    ("comment", "active"),
+    [
+        ("a learning rate", True),
+        ('used only when OPTIMIZER == "muon"', False),
+        ('(used only when OPTIMIZER == "adamw")', True),
+        ("used only when OPTIMIZER == muon", False),  # quotes are optional for strings
+        ("Used only when OPTIMIZER == 'adamw'; ignored otherwise", True),
+        ('used only when OPTIMIZER != "muon"', True),
+        ("used only when OPTIMIZER != adamw", False),
+        ('used only when OPTIMIZER in ("muon", "sgd")', False),
+        ("used only when OPTIMIZER in (muon, adamw,)", True),
+        ("used only when OPTIMIZER not in (adamw)", False),
+        ("used only when EMA == True", False),
+        ("used only when EMA == false", True),
+        ("used only when EMA == 0", False),  # a bool is not the number 0
+        ("used only when HEADS == 4", True),
+        ("used only when HEADS == 4.0", True),
+        ('used only when HEADS == "4"', False),  # a quoted value is a string
+        ("used only when HEADS in (2, 8, 16)", False),
+        ("used only when SCALE != 1.5", False),
+        ("used only when NAME == run", True),
+        # malformed, or nothing to check against: ignored, the constant stays active
+        ("used only when OPTIMIZER is muon", True),
+        ("used only when OPTIMIZER ==", True),
+        ("used only when OPTIMIZER in ()", True),
+        ("used only when OPTIMIZER in (muon adamw)", True),
+        ("used only when optimizer == muon", True),
+        ('used only when MISSING == "x"', True),
+        ("used only when TUPLE == 1", True),
+    ],
+)
+def test_a_declared_condition_decides_whether_a_constant_is_active(comment: str, active: bool) -> None:
+    text = ACTIVITY + f"KNOB = 0.1  # {comment}\n"
+    constants = constants_by_name(text)
+    assert is_active(constants["KNOB"], constants) is active
+
+
+def test_conditions_parse_into_the_name_the_values_and_the_sense() -> None:
+    def condition(comment: str) -> Condition | None:
+        return condition_of(constants_by_name(f"KNOB = 1  # {comment}\n")["KNOB"])
+
+    assert condition('(used only when OPTIMIZER == "muon")') == Condition("OPTIMIZER", ('"muon"',))
+    assert condition("used only when A not in ('x', y)") == Condition("A", ("'x'", "y"), negated=True)
+    assert condition('used only when A in ("p, q", r)') == Condition("A", ('"p, q"', "r"))
+    assert condition("used only when A != -1e-3") == Condition("A", ("-1e-3",), negated=True)
+    assert condition("a plain comment") is None and condition("used only when A > 3") is None

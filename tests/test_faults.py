@@ -5,18 +5,24 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import secrets
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from evo.config import BudgetConfig
 from evo.errors import EvoError
 from evo.evaluation import EvalSettings, evaluate
 from evo.evaluation.monitor import Action
+from evo.evaluation.proctree import COOKIE_VAR, cpu_seconds, kill_everything, process_tree, survivors, with_env
 from evo.evaluation.result import Status
 from evo.evaluation.target import TargetSpec
 
@@ -26,10 +32,9 @@ Make = Callable[..., TargetSpec]
 def alive(pid: int) -> bool:
     """True if `pid` is a live process (a zombie awaiting its reaper counts as dead)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
         return False
-    return state not in ("Z", "X")
 
 
 def test_a_good_candidate_is_ok_with_its_curve_and_summary(make_target: Make, quick: EvalSettings, tmp_path: Path):
@@ -142,6 +147,89 @@ def test_children_that_ignore_sigterm_or_escape_the_group_do_not_survive(
     assert not [pid for pid in pids if alive(pid)]
     assert result.status is (Status.TIMEOUT if "while" in mode else Status.INVALID)
     assert not result.notes
+
+
+FAMILY = """
+import os, time
+
+def report(name):
+    os.write(1, f"{name} {os.getpid()}\\n".encode())  # one write, which a pipe keeps whole
+
+def fork(body):
+    pid = os.fork()
+    if pid == 0:
+        body()
+        os._exit(0)
+
+def stay(name):
+    report(name)
+    while True:
+        time.sleep(1)
+
+def hoard():  # in the group, holding 64 MiB
+    ballast = b"x" * (64 << 20)
+    stay("hoard")
+
+def own_group():  # leaves the group but stays a descendant, and starts a grandchild there
+    os.setpgid(0, 0)
+    fork(lambda: stay("grandchild"))
+    stay("own_group")
+
+def daemon():  # leaves the session, and its child is orphaned: only the cookie finds that one
+    os.setsid()
+    report("session_leader")  # then exits and is never reaped
+    fork(lambda: stay("daemon"))
+
+fork(lambda: report("zombie"))  # exits at once and is never reaped
+fork(hoard)
+fork(own_group)
+fork(daemon)
+stay("root")
+"""
+
+
+@pytest.mark.parametrize("parents", ["read at once", "asked one by one"])
+def test_the_process_tree_is_found_measured_and_killed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parents: str
+):
+    """proctree itself: the group and the memory it holds, descendants that left it, a daemon that left the session
+    (by the cookie), zombies as gone; "asked one by one" is the path for a process whose parent may not be read."""
+
+    def refuse(*_: object, **__: object) -> list[psutil.Process]:
+        raise psutil.AccessDenied()
+
+    if parents == "asked one by one":
+        monkeypatch.setattr(psutil.Process, "children", refuse)
+    cookie = secrets.token_hex(8)
+    (tmp_path / "family.py").write_text(textwrap.dedent(FAMILY))
+    root = subprocess.Popen(
+        [sys.executable, "family.py"],
+        cwd=tmp_path,
+        env={**os.environ, COOKIE_VAR: cookie},
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert root.stdout is not None
+        pids = {name: int(pid) for name, pid in (root.stdout.readline().split() for _ in range(7))}
+        deadline = time.monotonic() + 5
+        while (alive(pids["zombie"]) or alive(pids["session_leader"])) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        tree = {p.pid: p for p in process_tree(root.pid)}
+        family = {pids[name] for name in ("root", "hoard", "own_group", "grandchild")}
+        assert set(tree) == family
+        assert tree[pids["hoard"]].pgrp == root.pid and tree[pids["hoard"]].rss_bytes >= 64 << 20
+        assert tree[pids["grandchild"]].pgrp == tree[pids["grandchild"]].ppid == pids["own_group"]
+        assert with_env(COOKIE_VAR, cookie) == survivors(root.pid, cookie) == family | {pids["daemon"]}
+        assert cpu_seconds(root.pid) is not None and cpu_seconds(pids["zombie"]) is None
+        assert kill_everything(root.pid, cookie) == set()
+        assert not [name for name, pid in pids.items() if alive(pid)]
+    finally:
+        kill_everything(root.pid, cookie, patience=1.0)
+        root.wait()
+        assert root.stdout is not None
+        root.stdout.close()
 
 
 def test_a_memory_hog_is_killed_at_the_limit(make_target: Make, quick: EvalSettings, tmp_path: Path):

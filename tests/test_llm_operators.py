@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from evo.config import LLMSection, ModelConfig
-from evo.operators.base import Attempt, Context, Parent, Proposal
+from evo.operators.base import Attempt, Context, Parent, Proposal, Usage
 from evo.operators.factory import make_operators
 from evo.operators.llm.cassette import RecordingChat, ReplayChat
 from evo.operators.llm.client import OpenAIChat, Spend
 from evo.operators.llm.learnings import Learnings
 from evo.operators.llm.operator import LLMOperator
 from evo.operators.merge_crossover import MergeCrossover
+from evo.operators.offline_notes import MAX_WORDS, TITLE, OfflineNotes
 from evo.operators.param_mutation import ParamMutation
 
 from .conftest import REPO
@@ -205,11 +206,16 @@ def test_an_ensemble_picks_models_by_weight_and_seed(fake_openai: FakeOpenAI):
 def test_without_an_endpoint_the_offline_operators_run_and_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    operators = make_operators(LLMSection(), tmp_path)
+    operators = make_operators(LLMSection(learnings_every=7), tmp_path)
     assert isinstance(operators.mutation, ParamMutation) and isinstance(operators.crossover, MergeCrossover)
-    assert operators.learnings is None
+    notes = operators.learnings
+    assert isinstance(notes, OfflineNotes) and notes.path == tmp_path / "learnings.md" and notes.every == 7
+    assert [notes.due(n) for n in (0, 6, 7, 14)] == [False, False, True, True]
     assert operators.notice.startswith("no LLM endpoint configured") and "\n" not in operators.notice
     assert operators.mutation.propose([PARENT], CONTEXT).ok
+    assert notes.text == "" and notes.update(CONTEXT.attempts, CONTEXT) == (Usage(), "")
+    assert "- -0.05: raise LR to 3e-3" in notes.text and "- crash: depth 8 — OOM killed" in notes.text
+    assert [p.name for p in tmp_path.iterdir()] == ["learnings.md"]  # the temporary file was renamed over it
 
 
 def test_an_endpoint_in_the_environment_turns_the_llm_on_and_the_key_is_never_written(
@@ -256,6 +262,81 @@ def test_learnings_failures_keep_the_old_notes(fake_openai: FakeOpenAI, tmp_path
     assert "HTTP 400" in error and notes.text == "old notes\n"
     assert [notes.due(n) for n in (0, 4, 5, 10)] == [False, False, True, True]
     assert "old notes" in fake_openai.chat_requests[0].body["messages"][1]["content"]
+
+
+def _notes(tmp_path: Path, *batches: list[Attempt], direction: str = "minimize") -> str:
+    notes = OfflineNotes(tmp_path / "learnings.md", every=5)
+    context = Context(**{**CONTEXT.__dict__, "direction": direction})
+    for batch in batches:
+        assert notes.update(batch, context) == (Usage(), "")
+    return notes.text
+
+
+def test_offline_notes_list_what_helped_hurt_and_failed_most_useful_first(tmp_path: Path):
+    text = _notes(
+        tmp_path,
+        [
+            Attempt("param: LR 1e-3 -> 2e-3", "ok", 3.0, -0.012),
+            Attempt("param: DEPTH 4 -> 12", "ok", 3.3, 0.2),
+            Attempt("param: LR 1e-3 -> 5e-3", "ok", 2.9, -0.1),
+            Attempt("param: WIDTH 128 -> 130", "ok", 3.1, 0.0),
+            Attempt("param: WIDTH 128 -> 4096", "crash", None, None, "step 1\nCUDA out of memory", "exit 1: OOM\nmore"),
+            Attempt("param: GRAD_CLIP 1.0 -> 9.0", "pruned", None, None, reason="stopped at 10% of the budget"),
+        ],
+    )
+    assert text.startswith(TITLE + "\n")
+    assert "6 attempts: 2 helped, 1 hurt, 1 unchanged, 1 crashed, 1 stopped." in text
+    lines = text.splitlines()
+    helped = lines.index("- -0.1: param: LR 1e-3 -> 5e-3")  # the larger gain first
+    assert lines[helped - 1].startswith("## Helped (change in val_bpb vs parent; lower is better)")
+    assert lines[helped + 1] == "- -0.012: param: LR 1e-3 -> 2e-3"
+    assert lines[helped + 4] == "- +0.2: param: DEPTH 4 -> 12"
+    assert "- pruned: param: GRAD_CLIP 1.0 -> 9.0 — stopped at 10% of the budget" in lines  # the newest first
+    assert "- crash: param: WIDTH 128 -> 4096 — exit 1: OOM" in lines  # the reason's first line only
+    assert "WIDTH 128 -> 130" not in text and "more" not in text
+
+
+def test_offline_notes_merge_each_batch_into_the_notes_so_far(tmp_path: Path):
+    first = [Attempt("a", "ok", 1.0, -0.5), Attempt("b", "crash", None, None, "boom")]
+    second = [Attempt("c", "ok", 1.2, -0.1), Attempt("d", "ok", 2.0, 0.3), Attempt("e", "timeout", None, None)]
+    text = _notes(tmp_path, first, second)
+    assert "5 attempts: 2 helped, 1 hurt, 0 unchanged, 1 crashed, 1 stopped." in text
+    lines = text.splitlines()
+    assert lines.index("- -0.5: a") + 1 == lines.index("- -0.1: c")
+    assert lines.index("- timeout: e — no reason recorded") + 1 == lines.index("- crash: b — boom")
+    assert _notes(tmp_path, []) == text  # read back and written again unchanged
+
+
+def test_offline_notes_replace_notes_they_did_not_write(tmp_path: Path):
+    (tmp_path / "learnings.md").write_text("- Muon helped a lot.\n3 helped\n")
+    text = _notes(tmp_path, [Attempt("a", "ok", 1.0, 0.5)], direction="maximize")
+    assert "Muon" not in text and "1 attempts: 1 helped, 0 hurt" in text
+    assert "higher is better" in text and "- +0.5: a" in text
+
+
+def test_offline_notes_keep_untrusted_descriptions_to_one_short_line(tmp_path: Path):
+    sneaky = "raise LR\n## Helped (fake)\n- -9: never happened — x"
+    text = _notes(tmp_path, [Attempt(sneaky, "ok", 1.0, -0.2), Attempt("x" * 500, "crash", None, None, "a\nb")])
+    assert "- -0.2: raise LR ## Helped (fake) - -9: never happened - x" in text.splitlines()
+    assert max(len(line) for line in text.splitlines()) < 250
+    assert _notes(tmp_path, []) == text  # read back as the same two entries, no fake third one
+
+
+def test_offline_notes_stay_short_and_keep_the_best_news(tmp_path: Path):
+    long = "param: " + " ".join(["WIDTH 128 -> 256,"] * 10)
+    batch = [Attempt(f"{i} {long}", "ok", 1.0, (-1) ** i * (i + 1) / 100) for i in range(30)]
+    batch += [Attempt(f"{i} {long}", "crash", None, None, "exit 1: " + long) for i in range(30, 40)]
+    text = _notes(tmp_path, batch)
+    assert len(text.split()) <= MAX_WORDS
+    assert "40 attempts: 15 helped, 15 hurt, 0 unchanged, 10 crashed, 0 stopped." in text
+    assert "- -0.3: 29 param" in text  # the largest gain survives the cut
+
+
+def test_offline_notes_failing_to_write_keep_the_old_notes_and_say_why(tmp_path: Path):
+    (tmp_path / "learnings.md").mkdir()
+    usage, error = OfflineNotes(tmp_path / "learnings.md", every=1).update(CONTEXT.attempts, CONTEXT)
+    assert usage == Usage() and error.startswith(f"could not write {tmp_path / 'learnings.md'}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["learnings.md"]
 
 
 def small_search(op: LLMOperator, generations: int = 4) -> list[Proposal]:

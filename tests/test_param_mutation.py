@@ -12,7 +12,7 @@ import pytest
 
 from evo.operators.base import Context, Parent, Proposal, Usage, child_problem
 from evo.operators.param_mutation import ParamMutation
-from evo.operators.train_constants import Constant, constants_by_name, domain_of, read_constants
+from evo.operators.train_constants import Constant, constants_by_name, domain_of, is_active, read_constants, rewrite
 from tests.conftest import REPO
 
 TARGET = (REPO / "target" / "train.py").read_text()
@@ -94,8 +94,10 @@ def test_a_thousand_draws_on_the_default_target_stay_in_their_domains() -> None:
             assert 1e-4 <= changed["LR"][1].value <= 1e-2
         if "DEPTH" in changed:
             assert changed["DEPTH"][1].value in range(1, 13)  # declared in its comment: [1, 12]
-    mutable = {c.name for c in read_constants(TARGET) if domain_of(c) is not None}
-    assert set(counts) == mutable  # every knob gets turned
+    constants = constants_by_name(TARGET)
+    mutable = {n for n, c in constants.items() if domain_of(c) is not None and is_active(c, constants)}
+    assert set(counts) == mutable  # every active knob gets turned
+    assert "MUON_LR" in constants and "MUON_LR" not in counts  # used only when OPTIMIZER == "muon"
     assert sizes[1] > 200 and sizes[2] > 200
 
 
@@ -108,6 +110,34 @@ def test_a_thousand_draws_on_the_surrogate_target_stay_in_their_domains() -> Non
         if "WIDTH" in changed:
             assert changed["WIDTH"][1].value in {64, 128, 512, 1024}
     assert set(optimizers) == {"muon", "sgd"}
+
+
+def _changed_over_seeds(text: str, seeds: int = 300) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for seed in range(seeds):
+        counts.update(_check_child(text, _propose(text, seed), compare_ast=False).keys())
+    return counts
+
+
+def test_a_constant_used_only_under_another_setting_is_turned_only_when_that_setting_holds() -> None:
+    assert constants_by_name(TARGET)["OPTIMIZER"].value == "adamw"
+    with_adamw = _changed_over_seeds(TARGET)
+    assert with_adamw["MUON_LR"] == 0 and with_adamw["OPTIMIZER"] > 0  # the switch itself may still change
+    with_muon = _changed_over_seeds(rewrite(TARGET, {"OPTIMIZER": '"muon"'}))
+    assert with_muon["MUON_LR"] > 10
+
+
+@pytest.mark.parametrize(
+    "comment", ["used only when OPTIMIZER is muon", "used only when OPTIMIZER in (muon", 'used only when NOPE == "x"']
+)
+def test_a_malformed_condition_is_ignored_and_the_constant_stays_mutable(comment: str) -> None:
+    text = f'OPTIMIZER = "adamw"  # one of: adamw, muon\nMUON_LR = 0.02  # {comment}\n'
+    assert _changed_over_seeds(text, seeds=50)["MUON_LR"] > 10
+
+
+def test_a_file_whose_only_knob_is_inactive_fails_with_a_reason() -> None:
+    proposal = _propose('MODE = "a"\nB_LR = 0.1  # (used only when MODE == "b")\n', 0)
+    assert not proposal.ok and "no mutable constants in train.py" in proposal.error
 
 
 def test_same_seed_same_child_and_seeds_vary() -> None:

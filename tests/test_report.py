@@ -18,14 +18,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as PlotFigure
 from matplotlib.image import imread
+from matplotlib.text import Text
 
 from evo.config import RunConfig, load_config
 from evo.errors import EvoError
+from evo.reporting import figures
 from evo.reporting.bench_report import pairwise, write_bench_report
-from evo.reporting.facts import operator_outcomes
-from evo.reporting.figures import ancestry, step_on_grid
-from evo.reporting.run_data import RunData, load_run
+from evo.reporting.document import Figure
+from evo.reporting.facts import operator_outcomes, run_figures
+from evo.reporting.figures import ancestry, progress_figure, step_on_grid
+from evo.reporting.run_data import PEER_FILE, RunData, load_run
 from evo.reporting.run_report import write_run_report
 from evo.search import Coordinator, start
 from population.individual import Individual
@@ -236,11 +241,43 @@ def test_a_finished_run_report(arms: dict[str, list[RunData]], tmp_path: Path) -
     assert summary["mode"] == "population" and "known optimum 1.00297" in summary["regret"]
     assert re.match(r"[\d.]+ -> [\d.]+: gain [\d.e-]+", summary["baseline -> best"])
     assert "used" in summary["budget seconds"] and summary["LLM"] == "offline operators: no LLM calls"
+    assert {key: summary[key] for key in ("population size", "tournament size", "crossover rate", "elitism")} == {
+        "population size": "4 per island",  # surrogate_config's overrides, over configs/surrogate.yaml
+        "tournament size": "2",
+        "crossover rate": "0.5",
+        "elitism": "1 best never replaced",
+    }
+    assert summary["islands"] == "1" and summary["slots"] == "1 at once, 1 CPU thread each"
+    assert summary["budget clock"] == "wall (elapsed seconds)"
     top = table(markdown, "Top 10 individuals")
     assert [row[0] for row in top] == [str(k) for k in range(1, len(top) + 1)] and 1 <= len(top) <= 10
     values = [float(row[2]) for row in top]
     assert values == sorted(values)
     assert_figures(report, 3)
+
+
+def test_the_summary_shows_the_settings_of_each_kind_of_run(arms: dict[str, list[RunData]], tmp_path: Path) -> None:
+    assert dict(arms["ratchet"][0].settings) == {
+        "slots": "1 at once, 1 CPU thread each",
+        "budget clock": "wall (elapsed seconds)",
+    }
+    islands = ("population.islands=3", "population.migrants=2", "population.migration_every=7", "population.elitism=0")
+    root = start(
+        surrogate_config(tmp_path / "runs", *islands, "budget.clock=cpu", "slots.count=2", "slots.threads=null")
+    )
+    with Ledger(root / "ledger.sqlite"):
+        pass  # an empty run: the settings come from its config
+    summary = dict(row for row in table(write_run_report(load_run(root), root / "report").read_text(), "Summary"))  # type: ignore[misc]
+    assert summary["islands"] == "3 (2 migrants every 7 evaluations)" and summary["elitism"] == "0 best never replaced"
+    assert summary["slots"] == "2 at once, the CPU cores split evenly"
+    assert summary["budget clock"] == "cpu (the candidate's CPU seconds)"
+    (root / PEER_FILE).write_text(json.dumps({"name": "optuna-tpe", "pruner": "median"}))
+    peer = load_run(root)
+    assert peer.mode == "optuna-tpe" and dict(peer.settings) == {
+        "optuna-tpe pruner": "median",  # a peer's own settings, not the population's it does not use
+        "slots": "2 at once, the CPU cores split evenly",
+        "budget clock": "cpu (the candidate's CPU seconds)",
+    }
 
 
 def test_a_live_run_with_only_a_running_baseline(tmp_path: Path) -> None:
@@ -257,6 +294,7 @@ def test_a_run_with_only_a_baseline(tmp_path: Path) -> None:
     report = write_run_report(synthetic(individual("0000", metric=1.2), optimum=1.0), tmp_path)
     summary = dict(row for row in table(report.read_text(), "Summary"))  # type: ignore[misc]
     assert summary["baseline -> best"].endswith("gain 0 (0.00%)") and summary["regret"].startswith("0.2 ")
+    assert "Lineage of the best individual of synthetic, 0000 (1.2): the baseline itself." in report.read_text()
     assert_figures(report, 3)
 
 
@@ -318,6 +356,65 @@ def test_lineage_follows_both_parents_of_a_crossover() -> None:
         individual("0005", ("0000",)),
     )
     assert ancestry(run, "0004") == {"0000": 0, "0001": 1, "0002": 2, "0003": 1, "0004": 3}
+
+
+def lineage_caption(run: RunData, out: Path) -> str:
+    return next(
+        b.caption
+        for b in run_figures(run, "it", out, "run")
+        if isinstance(b, Figure) and b.caption.startswith("Lineage")
+    )
+
+
+def test_the_lineage_caption_counts_generations_back_to_the_baseline(tmp_path: Path) -> None:
+    chain = synthetic(*(individual(f"{k:04d}", (f"{k - 1:04d}",) if k else (), 1.0 - k / 10) for k in range(5)))
+    assert lineage_caption(chain, tmp_path).endswith(
+        "0004 (0.6): 5 individuals over 4 generations back to the baseline, 0 of them crossovers."
+    )
+    crossover = synthetic(
+        individual("0000", metric=1.0),
+        individual("0001", ("0000",), 0.9),
+        individual("0002", ("0001",), 0.8),
+        individual("0003", ("0000",), 0.95),
+        individual("0004", ("0002", "0003"), 0.7),  # generation 3: its longer side is 0000 -> 0001 -> 0002
+        individual("0005", ("0000",), 0.99),  # not an ancestor
+    )
+    assert lineage_caption(crossover, tmp_path).endswith(
+        "0004 (0.7): 5 individuals over 3 generations back to the baseline, 1 of them a crossover."
+    )
+
+
+def test_progress_labels_stay_inside_the_axes_and_the_legend_off_the_points(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """New bests at both edges and in a cluster, each with a long description: every label is drawn whole inside
+    the axes and on no other, and the legend lies outside the axes."""
+    long = "param: WARMDOWN_FRAC 0.39 -> 0.65, WARMUP_FRAC 0.0 -> 0.044, LEARNING_RATE 1e-3 -> 2e-3"
+    metrics = [1.2, 1.25, 1.1, *[1.15] * 20, 1.09, 1.085, 1.15, 1.08, 1.079, 1.0785]
+    run = synthetic(*(individual(f"{k:04d}", (), m, description=f"{k} {long}") for k, m in enumerate(metrics)))
+    saved: list[PlotFigure] = []
+    monkeypatch.setattr(figures, "save", lambda figure, path: saved.append(figure) or path)
+    for direction in ("minimize", "maximize"):
+        mirrored = replace(
+            run,
+            direction=direction,
+            individuals=tuple(
+                replace(i, metric=(1 if direction == "minimize" else -1) * i.metric) for i in run.individuals
+            ),
+        )
+        progress_figure(mirrored, tmp_path / "progress.png")
+    for figure in saved:
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        (ax,) = figure.axes
+        frame = ax.get_window_extent(renderer)
+        boxes = [Text.get_window_extent(note, renderer) for note in ax.texts]  # the words, not the leader lines
+        assert len(boxes) == 7  # one per new best
+        assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+        assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+        (legend,) = figure.legends
+        assert not legend.get_window_extent(renderer).overlaps(frame)
 
 
 def test_operator_outcomes_count_beating_the_better_parent_and_new_bests() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from evo.config import load_config
 from evo.evaluation.proctree import with_env
+from evo.operators.offline_notes import MAX_FAILED, MAX_HELPED, MAX_HURT
 from evo.search import RUN_MARK, Coordinator, start
 from population.ledger import Ledger
 from population.store import GitStore
@@ -76,6 +77,35 @@ def test_an_offline_search_runs_end_to_end(tmp_path: Path, mode: str) -> None:
     baseline, best = rows[0][5], min(r[5] for r in rows if r[5] is not None)
     assert best <= baseline
     consistent(root)
+
+
+def test_an_offline_search_writes_learnings_from_its_attempts(tmp_path: Path) -> None:
+    root = search(tmp_path, "llm.learnings_every=4", "early_stop.enabled=true", "calibration.runs=4")
+    with Ledger(root / "ledger.sqlite") as ledger:
+        by_id = {i.id: i for i in ledger.all()}
+        assert ledger.events("learnings") == []  # an offline rewrite calls no LLM: nothing to account for
+    # one slot finishes children in id order; the notes were last rewritten at 8 finished: the baseline and 7 children
+    counted = [i for i in by_id.values() if i.parents][:7]
+    deltas = [i.metric - by_id[i.parents[0]].metric for i in counted if i.status == "ok"]
+    gains = sorted(d for d in deltas if d < 0)
+    losses = sorted((d for d in deltas if d > 0), reverse=True)
+    failed = [i for i in counted if i.status != "ok"]
+    text = (root / "learnings.md").read_text()
+    assert text.startswith("# Learnings") and len(text.split()) <= 250
+    assert f"7 attempts: {len(gains)} helped, {len(losses)} hurt" in text
+    entries = [line for line in text.splitlines() if line.startswith("- ")]
+    changes = min(len(gains), MAX_HELPED) + min(len(losses), MAX_HURT)
+    assert len(entries) == changes + min(len(failed), MAX_FAILED) and failed and gains and losses
+    listed = []
+    for entry in entries[:changes]:
+        delta, description = entry[2:].split(": ", 1)
+        (child,) = [i for i in counted if i.description.startswith(description.removesuffix("…"))]
+        assert float(delta) == pytest.approx(child.metric - by_id[child.parents[0]].metric, rel=0.01)
+        listed.append(child.metric - by_id[child.parents[0]].metric)
+    assert listed == gains[:MAX_HELPED] + losses[:MAX_HURT]  # the largest gains first, then the largest losses
+    stopped = {f"- {i.status}: {i.description} — {i.reason.splitlines()[0]}" for i in failed}
+    assert set(entries[changes:]) <= stopped
+    assert not list(root.glob("*.tmp"))
 
 
 def test_a_ratchet_run_writes_autoresearch_results_tsv(tmp_path: Path) -> None:

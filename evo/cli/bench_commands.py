@@ -23,7 +23,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def run_bench(root: Path, jobs: int | None) -> int:
-    report = bench.run_plan(root, jobs, on_line=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        report = bench.run_plan(root, jobs, on_line=lambda line: print(line, file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        print(f"evo: interrupted; the bench resumes where it stopped with: evo resume {root}", file=sys.stderr)
+        return 130
     print(markdown_sections(report.read_text(), ["Ranking"]))
     print(f"\nreport: {report} (and report.html beside it)")
     return 0

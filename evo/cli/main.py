@@ -1,7 +1,8 @@
 """The `evo` command line: `evo eval` runs one candidate under the fixed budget; `evo run` and friends run a search.
 
-Exit codes: 0 when the command did its work, 1 when an evaluated candidate was not `ok` (`evo eval`), 2 for bad
-input (a one-line error naming the file, key or flag), 130 when interrupted.
+Exit codes: 0 when the command did its work (a search: whatever it found); 1 when it could not (`evo eval`: the
+candidate was not `ok`; `evo run`/`evo resume`: the baseline failed or the operator cannot propose; the cause is
+printed); 2 for bad input (a one-line error naming the file, key or flag); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from evo import __version__
 from evo.cli.eval_commands import add_eval_commands, cmd_calibrate, cmd_eval
-from evo.errors import EvoError
+from evo.errors import EvoError, RunFailed
 from population.errors import PopulationError
 
 
@@ -67,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from evo.cli.search_commands import COMMANDS
 
         return COMMANDS[args.command](args)
+    except RunFailed as exc:
+        print(f"evo: the run failed: {exc}", file=sys.stderr)
+        if exc.detail:
+            print(exc.detail, file=sys.stderr)
+        return 1
     except (EvoError, PopulationError) as exc:
         print(f"evo: error: {exc}", file=sys.stderr)
         return 2

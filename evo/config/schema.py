@@ -71,9 +71,17 @@ class PopulationConfig:
 class CalibrationConfig:
     """The noise model early termination and confirmation need: the baseline trained on several seeds."""
 
+    enabled: bool = knob(False, "measure it even when neither early_stop nor confirm needs it (noise-aware output)")
     runs: int = knob(5, "baseline runs on seeds 1..runs, at the start of the run (or found in the cache)", ge=3)
     probes: int = knob(0, "children of the baseline also trained on those seeds: measures same-seed noise", ge=0)
     file: str | None = knob(None, "a stored noise model (from evo calibrate) to use instead of measuring one")
+
+
+@dataclass(frozen=True)
+class HoldoutConfig:
+    """The final check: the best and the baseline re-evaluated on fresh seeds once the search ends, paired."""
+
+    seeds: int = knob(0, "fresh seeds for the check (0: off; the calibration's baseline runs are reused)", ge=0)
 
 
 @dataclass(frozen=True)
@@ -166,3 +174,4 @@ class RunConfig:
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig, metadata={"doc": "early termination"})
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig, metadata={"doc": "confirmation of a new best"})
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig, metadata={"doc": "the noise model"})
+    holdout: HoldoutConfig = field(default_factory=HoldoutConfig, metadata={"doc": "the final check on fresh seeds"})

@@ -1,8 +1,10 @@
-"""Finding and killing every process a candidate started, through /proc (Linux).
+"""Finding and killing every process a candidate started, through psutil, so that it works on Linux and macOS alike.
 
 A candidate's children are found three ways, because each alone can be escaped: its process group, its descendants
 by parent id, and an environment cookie that every descendant inherits (the way Jenkins finds stray build processes),
-which also finds a grandchild that called setsid() and was orphaned.
+which also finds a grandchild that called setsid() and was orphaned. Zombies count as gone; processes we may not read
+(another user's) are skipped. macOS shows another process's environment only when its executable is not restricted
+(hardened, entitled or Apple's own), so there a daemon running such an executable escapes the cookie.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-PROC = Path("/proc")
+import psutil
+
 COOKIE_VAR = "EVO_CANDIDATE_COOKIE"
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-_TICK = os.sysconf("SC_CLK_TCK")
+_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
 @dataclass(frozen=True)
@@ -30,55 +32,108 @@ class ProcInfo:
     cpu_seconds: float
 
 
-def _stat(pid: int) -> ProcInfo | None:
-    """One process's /proc/PID/stat, or None if it is gone or a zombie."""
-    try:
-        text = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
-    if fields[0] in ("Z", "X"):
-        return None
-    cpu = (int(fields[11]) + int(fields[12])) / _TICK
-    return ProcInfo(pid, int(fields[1]), int(fields[2]), int(fields[21]) * _PAGE, cpu)
+def _scan(attrs: list[str]) -> Iterator[tuple[psutil.Process, dict[str, Any]]]:
+    """Every process with `attrs` read in one go (None where access is denied), less those that die meanwhile.
+
+    The dict is built here rather than by process_iter(attrs=...), which leaves it on Process objects it shares with
+    every caller: a scan from another candidate's thread could replace it before it is read."""
+    for proc in psutil.process_iter():
+        try:
+            info = proc.as_dict(attrs, ad_value=None)
+        except psutil.NoSuchProcess:
+            continue
+        yield proc, info
 
 
-def _pids() -> list[int]:
+def _live(proc: psutil.Process) -> bool:
     try:
-        return [int(name) for name in os.listdir(PROC) if name.isdigit()]
+        return proc.status() not in _GONE
+    except psutil.Error:
+        return False
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
     except OSError:
+        return None
+
+
+def _family(pid: int) -> list[psutil.Process]:
+    """`pid` and its descendants if it is alive, found in one reading of every process's parent (one call on macOS)."""
+    try:
+        top = psutil.Process(pid)
+    except psutil.NoSuchProcess:
         return []
+    if not _live(top):
+        return []
+    try:
+        return [top, *top.children(recursive=True)]
+    except psutil.AccessDenied:  # another user's process is unreadable (Linux with /proc mounted hidepid=1)
+        return _family_slowly(top)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _family_slowly(top: psutil.Process) -> list[psutil.Process]:
+    """`_family`, asking each process for its parent and skipping those that will not say."""
+    children: dict[int, list[psutil.Process]] = {}
+    for proc, info in _scan(["ppid"]):
+        if info["ppid"] is not None:
+            children.setdefault(info["ppid"], []).append(proc)
+    family = {top.pid: top}
+    todo = [top.pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child.pid not in family:
+                family[child.pid] = child
+                todo.append(child.pid)
+    return list(family.values())
+
+
+def _measure(proc: psutil.Process) -> ProcInfo | None:
+    """`proc`'s parent, group, resident memory and CPU time (0 where they may not be read), or None if it is gone."""
+    try:
+        info = proc.as_dict(["ppid", "status", "memory_info", "cpu_times"], ad_value=None)
+    except psutil.NoSuchProcess:
+        return None
+    group = _group(proc.pid)
+    if info["status"] in _GONE or info["ppid"] is None or group is None:
+        return None
+    memory, cpu = info["memory_info"], info["cpu_times"]
+    return ProcInfo(proc.pid, info["ppid"], group, memory.rss if memory else 0, cpu.user + cpu.system if cpu else 0.0)
 
 
 def process_tree(root: int) -> list[ProcInfo]:
     """The live processes in `root`'s process group or descended from it."""
-    procs = [info for pid in _pids() if (info := _stat(pid)) is not None]
-    members = {p.pid for p in procs if p.pgrp == root or p.pid == root}
-    grew = True
-    while grew:
-        found = {p.pid for p in procs if p.ppid in members} - members
-        members |= found
-        grew = bool(found)
-    return [p for p in procs if p.pid in members]
+    group = {pid for pid in psutil.pids() if _group(pid) == root}
+    members: dict[int, psutil.Process] = {}
+    for top in [root, *sorted(group - {root})]:  # most of the group is in root's family: one pass, usually
+        if top not in members:
+            members.update((proc.pid, proc) for proc in _family(top))
+    return [info for proc in members.values() if (info := _measure(proc)) is not None]
 
 
 def cpu_seconds(pid: int) -> float | None:
-    info = _stat(pid)
-    return info.cpu_seconds if info else None
+    """`pid`'s own CPU seconds (user and system, all threads), or None if it is gone, a zombie or unreadable."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if proc.status() in _GONE:
+                return None
+            cpu = proc.cpu_times()
+    except psutil.Error:
+        return None
+    return cpu.user + cpu.system
 
 
 def with_env(name: str, value: str) -> set[int]:
     """Live processes whose environment holds `name=value` (readable ones: this user's)."""
-    entry = f"{name}={value}".encode()
-    found = set()
-    for pid in _pids():
-        try:
-            environ = (PROC / str(pid) / "environ").read_bytes()
-        except OSError:
-            continue
-        if entry in environ.split(b"\0") and _stat(pid) is not None:
-            found.add(pid)
-    return found
+    return {
+        proc.pid
+        for proc, info in _scan(["environ"])
+        if info["environ"] is not None and info["environ"].get(name) == value and _live(proc)
+    }
 
 
 def survivors(root: int, cookie: str) -> set[int]:
@@ -105,7 +160,7 @@ def kill_everything(root: int, cookie: str, patience: float = 3.0) -> set[int]:
     def find() -> set[int]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(root, signal.SIGKILL)
-        return survivors(root, cookie) if PROC.is_dir() else set()
+        return survivors(root, cookie)
 
     return _kill_until_gone(find, patience)
 

@@ -13,6 +13,10 @@ from evo.evaluation.target import TargetSpec
 
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+# On the cpu clock a candidate's waiting threads must sleep: OpenMP's default spin-wait burns CPU seconds that count
+# against the budget whenever another process holds a core (benchmarks/busy_budget.py measures it). A target or a
+# config can still set these itself: locked settings are applied after.
+_PASSIVE_WAIT = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 LOG_BYTES = 1 << 20  # a candidate's log keeps this much: its head and its tail
 
 
@@ -51,6 +55,8 @@ def candidate_env(target: TargetSpec, settings: EvalSettings) -> dict[str, str]:
         EVO_DEVICE=settings.device,
         PYTHONUNBUFFERED="1",
     )
+    if settings.budget.clock == "cpu":
+        env.update(_PASSIVE_WAIT)
     if settings.gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = settings.gpus
     env.update(locked_settings(target, settings))

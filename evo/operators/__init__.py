@@ -2,12 +2,14 @@
 code out, with a one-line description and a rationale.
 
 `base` holds the protocol and its records; `param_mutation` and `merge_crossover` are the offline operators (no LLM),
-over the constants `train_constants` reads; `llm/` is the LLM operator (client, prompts, edits, cassettes,
-learnings); `factory.make_operators` chooses a run's operators (imported from there: it loads the LLM client).
+over the constants `train_constants` reads, and `offline_notes` keeps learnings.md without an LLM; `llm/` is the LLM
+operator (client, prompts, edits, cassettes, learnings); `factory.make_operators` chooses a run's operators (imported
+from there: it loads the LLM client).
 """
 
-from evo.operators.base import Attempt, Code, Context, Operator, Parent, Proposal, Usage, child_problem
+from evo.operators.base import Attempt, Code, Context, Notes, Operator, Parent, Proposal, Usage, child_problem
 from evo.operators.merge_crossover import MergeCrossover
+from evo.operators.offline_notes import OfflineNotes
 from evo.operators.param_mutation import ParamMutation
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "Code",
     "Context",
     "MergeCrossover",
+    "Notes",
+    "OfflineNotes",
     "Operator",
     "ParamMutation",
     "Parent",

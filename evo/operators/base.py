@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from evo.evaluation.target import MetricSpec
@@ -34,6 +35,7 @@ class Attempt:
     metric: float | None
     delta: float | None  # metric minus its parent's metric (None when either is missing)
     log_tail: str = ""
+    reason: str = ""  # why the status is not ok, in one line ("" when ok)
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,28 @@ class Usage:
         )
 
 
+# Why a proposal can fail, with what a user should check. The fatal kinds stop a search at once: no later call can
+# succeed while the setup is wrong, so spending twenty proposals to find that out helps nobody.
+FAILURES = {
+    "endpoint": "nothing answers at the endpoint: check OPENAI_BASE_URL (or llm.models[].base_url) and that the "
+    "server is running",
+    "auth": "the endpoint refused the key: check the variable llm.models[].api_key_env names (OPENAI_API_KEY unless "
+    "set)",
+    "model": "the endpoint does not serve that model or path: check EVO_MODEL (or llm.models[].name) and that the "
+    "base URL ends in /v1",
+    "cap": "the run's LLM spend cap is reached (llm.max_cost, llm.max_tokens_total, stop.cost)",
+    "unavailable": "the endpoint kept failing (rate limits, server errors, timeouts) through every retry",
+    "request": "the endpoint rejected the request",
+    "answer": "the model's answer could not be used",
+    "child": "no valid child came of it",
+}
+FATAL_FAILURES = frozenset({"endpoint", "auth", "model", "cap"})
+
+
 @dataclass(frozen=True)
 class Proposal:
-    """A child, or the reason there is none (`code` is None and `error` says why in one line)."""
+    """A child, or the reason there is none (`code` is None, `error` says why in one line, `failure` is its kind: a
+    key of FAILURES)."""
 
     code: Code | None
     description: str  # one line: what changed
@@ -76,10 +97,15 @@ class Proposal:
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
     error: str = ""
+    failure: str = "child"
 
     @property
     def ok(self) -> bool:
         return self.code is not None
+
+    @property
+    def fatal(self) -> bool:
+        return not self.ok and self.failure in FATAL_FAILURES
 
 
 class Operator(Protocol):
@@ -87,6 +113,23 @@ class Operator(Protocol):
     arity: int  # parents it takes: 1 for a mutation, 2 for a crossover
 
     def propose(self, parents: Sequence[Parent], context: Context) -> Proposal: ...
+
+
+class Notes(Protocol):
+    """The run's notes, learnings.md, which the coordinator has rewritten from the recent attempts every `every`
+    finished individuals and which the LLM operators' prompts carry (an LLM writes them, or the offline keeper)."""
+
+    path: Path
+    every: int
+
+    @property
+    def text(self) -> str: ...
+
+    def due(self, evaluations: int) -> bool: ...
+
+    def update(self, attempts: Sequence[Attempt], context: Context) -> tuple[Usage, str]:
+        """Rewrite the notes; returns the usage spent and an error ("" on success), keeping the old notes on one."""
+        ...
 
 
 def child_problem(parent: Code, child: Code, context: Context) -> str | None:

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evo.config import LLMSection, ModelConfig
-from evo.operators.base import Operator
+from evo.operators.base import Notes, Operator
 from evo.operators.llm.cassette import RecordingChat, ReplayChat
 from evo.operators.llm.client import Chat, OpenAIChat, Spend
 from evo.operators.llm.learnings import Learnings
 from evo.operators.llm.operator import LLMOperator
 from evo.operators.merge_crossover import MergeCrossover
+from evo.operators.offline_notes import OfflineNotes
 from evo.operators.param_mutation import ParamMutation
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -25,15 +26,17 @@ DEFAULT_MODEL = "gpt-4o-mini"
 class Operators:
     mutation: Operator
     crossover: Operator
-    learnings: Learnings | None
+    learnings: Notes  # learnings.md: written by the LLM, or from the attempts' numbers by the offline keeper
     spend: Spend
     notice: str  # one line telling the user which operators run
 
 
 def make_operators(config: LLMSection, run_dir: Path) -> Operators:
     """The run's operators: `config.models` (or one model named by EVO_MODEL, else DEFAULT_MODEL, when the environment
-    names an endpoint); a cassette path is relative to `run_dir`, where learnings.md is kept too."""
+    names an endpoint); a cassette path is relative to `run_dir`, where learnings.md is kept too (by the offline keeper
+    when no LLM runs, so every run has its notes)."""
     spend = Spend(config.max_cost, config.max_tokens_total)
+    notes_path = run_dir / "learnings.md"
     env_endpoint = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
     models = config.models or (ModelConfig(os.environ.get("EVO_MODEL") or DEFAULT_MODEL),)
     cassette = run_dir / Path(config.cassette).expanduser() if config.cassette is not None else None
@@ -50,11 +53,13 @@ def make_operators(config: LLMSection, run_dir: Path) -> Operators:
             "no LLM endpoint configured (set OPENAI_API_KEY or OPENAI_BASE_URL, or llm.models in the config): "
             "using the offline operators param and merge"
         )
-        return Operators(ParamMutation(), MergeCrossover(), None, spend, notice)
+        return Operators(
+            ParamMutation(), MergeCrossover(), OfflineNotes(notes_path, config.learnings_every), spend, notice
+        )
     return Operators(
         LLMOperator("llm-mutation", 1, chat, models, config, spend),
         LLMOperator("llm-crossover", 2, chat, models, config, spend),
-        Learnings(run_dir / "learnings.md", chat, models[0], config, spend, config.learnings_every),
+        Learnings(notes_path, chat, models[0], config, spend, config.learnings_every),
         spend,
         notice,
     )

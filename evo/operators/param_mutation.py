@@ -3,7 +3,8 @@
 Without an LLM the search still needs steps a human would take, so this operator turns knobs: numbers move by DEAP's
 bounded polynomial mutation (on the exponent for powers of two, on the logarithm for scales such as learning rates),
 strings switch to another declared choice and bools flip. Only the literals change (see `train_constants`), so a
-child differs from its parent by exactly the values its description names.
+child differs from its parent by exactly the values its description names. A constant whose comment says it is
+``used only when`` a condition that is false in the parent is left alone: changing it would train the same model.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class ParamMutation:
     def propose(self, parents: Sequence[Parent], context: Context) -> Proposal:
         parent = parents[0]
         rng = random.Random(context.seed)
-        knobs = mutable_constants(parent.code, context.editable)
+        knobs = mutable_constants(parent.code, context.editable, active_only=True)
         if not knobs:
             files = ", ".join(n for n in context.editable if n.endswith(".py")) or "no editable Python file"
             return Proposal(

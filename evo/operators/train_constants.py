@@ -24,6 +24,13 @@ Domains, inferred from the value, the name and the trailing comment:
   where one was inferred and ``lo > 0``, and is linear otherwise.
 
 A domain with fewer than two values (e.g. ``[4, 4]``) is not mutable.
+
+A comment may also declare when the constant matters at all: ``used only when NAME == value`` (or ``!=``, or
+``in (a, b)`` / ``not in (a, b)``), e.g. ``MUON_LR = 0.02  # (used only when OPTIMIZER == "muon")``. A mutation of an
+inactive constant trains exactly like its parent, so the param operator skips it; changing NAME itself can make it
+active in the child. Quotes around strings are optional; booleans and numbers compare as literals. A condition that
+does not parse, or names no literal constant of the same file, is ignored: the constant stays active. The clause is
+left out when the comment is read for ranges and choices, so its value is never taken for a choice.
 """
 
 from __future__ import annotations
@@ -46,6 +53,13 @@ _QUOTED = re.compile(r"\"([^\"\\]*)\"|'([^'\\]*)'")
 _LISTED = re.compile(r"\b(?:one of|choices)\s*:?\s*([\w.\-]+(?:\s*(?:,|/|\||\bor\b)\s*[\w.\-]+)+)", re.IGNORECASE)
 _POW2_WORDS = re.compile(r"power[- ]of[- ](?:two|2)", re.IGNORECASE)
 _FRACTION_WORDS = re.compile(r"\b(?:fraction|probability)\b", re.IGNORECASE)
+_CONDITION_CLAUSE = re.compile(r"used only when\b[^);]*", re.IGNORECASE)  # to the clause's ")" or ";", or the end
+_TOKEN = r"""(?:"[^"\\]*"|'[^'\\]*'|[\w.+\-]+)"""
+_TOKEN_LIST = re.compile(rf"\s*{_TOKEN}\s*(?:,\s*{_TOKEN}\s*)*,?\s*")  # a trailing comma allowed, as in ("a",)
+_CONDITION = re.compile(
+    rf"(?i:used only when)\s+(?P<name>[A-Z][A-Z0-9_]*)\s*"
+    rf"(?:(?P<op>==|!=)\s*(?P<token>{_TOKEN})|(?P<negated>not\s+)?in\s*\((?P<tokens>[^)]*)\))"
+)
 _LR_PARTS = {"LR"}
 _FRACTION_PARTS = {"FRAC", "FRACTION", "PROB", "DROPOUT", "MOMENTUM", "BETA", "BETA1", "BETA2", "DECAY"}
 
@@ -84,6 +98,40 @@ class Domain:
                 return False
             return self.kind == "int" or (value >= 2 and value & (value - 1) == 0)
         return type(value) is float and math.isfinite(value) and self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A declared activity condition: the constant is used only when `name` is (or, negated, is not) one of `tokens`."""
+
+    name: str
+    tokens: tuple[str, ...]  # the values as written in the comment, quotes kept
+    negated: bool = False
+
+    def holds(self, value: Value) -> bool:
+        """Whether the condition holds when its constant has `value`."""
+        return any(_equal(value, token) for token in self.tokens) != self.negated
+
+
+def condition_of(constant: Constant) -> Condition | None:
+    """The activity condition `constant`'s comment declares, or None if it declares none or one that does not parse."""
+    match = _CONDITION.search(constant.comment)
+    if match is None:
+        return None
+    if match["op"] is not None:
+        return Condition(match["name"], (match["token"],), negated=match["op"] == "!=")
+    if not _TOKEN_LIST.fullmatch(match["tokens"]):
+        return None
+    return Condition(match["name"], tuple(re.findall(_TOKEN, match["tokens"])), negated=match["negated"] is not None)
+
+
+def is_active(constant: Constant, constants: Mapping[str, Constant]) -> bool:
+    """Whether `constant` matters given the file's `constants` (by name): its declared condition holds, or it has none
+    that can be checked."""
+    condition = condition_of(constant)
+    if condition is None or condition.name not in constants:
+        return True
+    return condition.holds(constants[condition.name].value)
 
 
 @lru_cache(maxsize=64)
@@ -152,7 +200,7 @@ def format_value(value: Value, like: str, digits: int = 2) -> str:
 
 def domain_of(constant: Constant) -> Domain | None:
     """The domain `constant` mutates within (see the module docstring), or None if it is never mutated."""
-    value, comment = constant.value, constant.comment
+    value, comment = constant.value, _CONDITION_CLAUSE.sub("", constant.comment)
     declared = _declared_range(comment)
     if isinstance(value, bool):
         return Domain("bool")
@@ -166,9 +214,12 @@ def domain_of(constant: Constant) -> Domain | None:
     return domain if domain is not None and _has_room(domain, value) else None
 
 
-def mutable_constants(code: Mapping[str, str], editable: Sequence[str]) -> list[tuple[str, Constant, Domain]]:
+def mutable_constants(
+    code: Mapping[str, str], editable: Sequence[str], active_only: bool = False
+) -> list[tuple[str, Constant, Domain]]:
     """(file, constant, domain) for every mutable constant of the editable Python files in `code` (a file that does
-    not parse has none): the knobs the offline operators and the optuna-tpe peer search."""
+    not parse has none): the knobs the offline operators and the optuna-tpe peer search. With `active_only`, only
+    those whose declared condition holds in this code (see `is_active`)."""
     knobs = []
     for file in editable:
         if not file.endswith(".py") or file not in code:
@@ -177,7 +228,9 @@ def mutable_constants(code: Mapping[str, str], editable: Sequence[str]) -> list[
             constants = read_constants(code[file])
         except SyntaxError:
             continue
-        knobs += [(file, c, d) for c in constants if (d := domain_of(c)) is not None]
+        by_name = {c.name: c for c in constants}
+        active = [c for c in constants if not active_only or is_active(c, by_name)]
+        knobs += [(file, c, d) for c in active if (d := domain_of(c)) is not None]
     return knobs
 
 
@@ -220,6 +273,32 @@ def _has_room(domain: Domain, value: Value) -> bool:
     if domain.kind == "int":
         return math.floor(domain.high) > math.ceil(domain.low)
     return domain.high > domain.low
+
+
+def _equal(value: Value, token: str) -> bool:
+    """Whether a constant's `value` equals a condition's `token`: strings by text (quotes optional), booleans and
+    numbers as literals (``True`` is not ``1``)."""
+    quoted = _QUOTED.fullmatch(token)
+    if isinstance(value, str):
+        return value == (next(g for g in quoted.groups() if g is not None) if quoted else token)
+    if quoted:
+        return False
+    literal = _bare_literal(token)
+    if isinstance(value, bool) or isinstance(literal, bool):
+        return type(literal) is type(value) and literal == value
+    return literal is not None and literal == value
+
+
+def _bare_literal(token: str) -> bool | int | float | None:
+    """An unquoted token as a bool (any case) or a number, else None."""
+    if token.lower() in ("true", "false"):
+        return token.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(token)
+        except ValueError:
+            pass
+    return None
 
 
 def _declared_range(comment: str) -> tuple[float, float] | None:

@@ -140,8 +140,6 @@ def run_figures(run: RunData, label: str, out: Path, stem: str) -> list[Block]:
     pruned = sum(i.status == "pruned" for i in finished)
     first = next(i for i in finished if counts_as_best(i))
     progress = figures.progress_figure(run, out / f"progress_{stem}.png")
-    generation = figures.ancestry(run, best.id)
-    crossovers = sum(len(i.parents) > 1 for i in run.individuals if i.id in generation)
     lineage = figures.lineage_figure(run, best.id, out / f"lineage_{stem}.png")
     return [
         Figure(
@@ -152,8 +150,24 @@ def run_figures(run: RunData, label: str, out: Path, stem: str) -> list[Block]:
         ),
         Figure(
             lineage,
-            f"Lineage of the best individual of {label}, {best.id} ({num(best.metric)}): {len(generation)} "
-            f"individuals over {max(generation.values()) + 1} generations back to the baseline, "
-            f"{crossovers} of them crossovers.",
+            f"Lineage of the best individual of {label}, {best.id} ({num(best.metric)}): {lineage_text(run, best.id)}.",
         ),
     ]
+
+
+def lineage_text(run: RunData, individual_id: str) -> str:
+    """How far an individual is from the baseline: its generation is the longest chain of parents back to it (a
+    crossover counts its longer side), so a chain baseline -> a -> b is three individuals over two generations."""
+    generation = figures.ancestry(run, individual_id)
+    depth = generation[individual_id]
+    if depth == 0:
+        return "the baseline itself"
+    crossovers = sum(len(i.parents) > 1 for i in run.individuals if i.id in generation)
+    return (
+        f"{plural(len(generation), 'individual')} over {plural(depth, 'generation')} back to the baseline, "
+        f"{crossovers} of them {'a crossover' if crossovers == 1 else 'crossovers'}"
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -11,8 +11,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from evo.config import load_config
+from evo.config import PopulationConfig, RunConfig, SlotsConfig, load_config
 from evo.errors import EvoError
 from evo.evaluation.target import load_target
 from population.individual import Individual
@@ -32,6 +33,7 @@ class RunData:
     optimum: float | None  # the target's known best expected metric (regret is measured to it), if declared
     individuals: tuple[Individual, ...]  # in id order
     events: tuple[Event, ...]
+    settings: tuple[tuple[str, str], ...] = ()  # how the search ran, as the report shows it: (name, value) rows
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -101,17 +103,50 @@ def load_run(root: str | Path) -> RunData:
     config = load_config(config_path)
     metric = load_target(config.target).metric
     peer_path = root / PEER_FILE
-    mode = json.loads(peer_path.read_text())["name"] if peer_path.is_file() else config.mode
+    peer = json.loads(peer_path.read_text()) if peer_path.is_file() else None
     with Ledger(ledger_path) as ledger:
         individuals, events = tuple(ledger.all()), tuple(ledger.events())
     return RunData(
         root=root,
         name=root.name,
-        mode=mode,
+        mode=peer["name"] if peer else config.mode,
         metric=metric.name,
         direction=metric.direction,
         budget=config.budget.seconds,
         optimum=metric.optimum,
         individuals=tuple(sorted(individuals, key=lambda i: (len(i.id), i.id))),
         events=events,
+        settings=run_settings(config, peer),
     )
+
+
+def run_settings(config: RunConfig, peer: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """What a reader needs to tell one search from another beyond its mode: the mode's own knobs (the population's,
+    or a peer's from peer.json), the slots (how many candidates shared the machine) and the budget clock."""
+    if peer is not None:
+        knobs = [(f"{peer['name']} {key}", str(value)) for key, value in peer.items() if key != "name"]
+    else:
+        knobs = population_settings(config.population) if config.mode == "population" else []
+    clock = {"wall": "wall (elapsed seconds)", "cpu": "cpu (the candidate's CPU seconds)"}[config.budget.clock]
+    return (*knobs, ("slots", slots_text(config.slots)), ("budget clock", clock))
+
+
+def population_settings(population: PopulationConfig) -> list[tuple[str, str]]:
+    islands = str(population.islands)
+    if population.islands > 1:
+        migrants = f"{population.migrants} migrant{'' if population.migrants == 1 else 's'}"
+        islands += f" ({migrants} every {population.migration_every} evaluations)"
+    return [
+        ("population size", f"{population.size} per island"),
+        ("tournament size", str(population.tournament)),
+        ("crossover rate", f"{population.crossover_rate:g}"),
+        ("elitism", f"{population.elitism} best never replaced"),
+        ("islands", islands),
+    ]
+
+
+def slots_text(slots: SlotsConfig) -> str:
+    threads = slots.threads
+    each = f"{threads} CPU thread{'' if threads == 1 else 's'} each" if threads else "the CPU cores split evenly"
+    gpus = f", GPUs {' | '.join(slots.gpus)}" if slots.gpus else ""
+    return f"{slots.count} at once, {each}{gpus}"

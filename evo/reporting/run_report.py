@@ -70,6 +70,7 @@ def _run_summary(run: RunData) -> Table:
         ("mode", run.mode),
         ("metric", f"{run.metric} ({'lower' if run.direction == 'minimize' else 'higher'} is better)"),
         ("budget per candidate", f"{seconds(run.budget)} s"),
+        *run.settings,
         ("individuals", statuses),
     ]
     baseline, best = run.baseline, final_best(run)

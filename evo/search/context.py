@@ -48,7 +48,9 @@ def attempts(session: RunSession, limit: int) -> list[Attempt]:
         if individual.status == "crash":
             log = session.paths.individuals / individual.id / "log.txt"
             tail = log.read_text(errors="replace")[-CRASH_LOG_CHARS:] if log.is_file() else individual.reason
-        traces.append(Attempt(individual.description, individual.status, individual.metric, delta, tail))
+        traces.append(
+            Attempt(individual.description, individual.status, individual.metric, delta, tail, individual.reason)
+        )
     return traces
 
 

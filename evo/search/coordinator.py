@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,44 +20,20 @@ from evo.evaluation import EvalResult, Status
 from evo.execution import EvalRequest, Executor, LocalExecutor
 from evo.modes import BASELINE, CROSSOVER, MUTATION, Job, Mode, job_rng, make_mode
 from evo.operators import Parent, Proposal
+from evo.operators.base import FAILURES
 from evo.operators.factory import Operators, make_operators
 from evo.search.context import attempts, operator_context
+from evo.search.holdout import Holdout, run_holdout
+from evo.search.outcome import Outcome, Progress, change_note
 from evo.search.results_tsv import write_results_tsv
 from evo.search.session import RunPaths, RunSession, charge_pruned, reevaluated, running, session_config
 from evo.stopping import Confirmation, CurveTest, NoiseModel, monitor_for, needs_confirmation
-from evo.stopping.calibration import cache_path, run_noise_model
-from population.individual import Individual
+from evo.stopping.calibration import run_noise_model
+from population.individual import Individual, format_id
 from population.ledger import Ledger
 
 MAX_FAILED_PROPOSALS = 20  # in a row: the operator is broken (endpoint down, budget spent), stop instead of spinning
 PROPOSE, EVALUATE, CONFIRM = "propose", "evaluate", "confirm"  # the kinds of work in flight
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What a live display shows; handed to the progress callback after every change."""
-
-    finished: int
-    running: int
-    slots: int
-    best: Individual | None
-    baseline: Individual | None
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float
-    elapsed: float
-    last: Individual | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    run_dir: Path
-    stop_reason: str
-    best: Individual | None
-    baseline: Individual | None
-    finished: int
-    notice: str
-    coordinator_seconds: float  # the coordinator's own work this session: git, ledger, selection, operators' setup
 
 
 class Coordinator:
@@ -85,6 +61,10 @@ class Coordinator:
         self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on the executor)
         self.cost_before = float(self.session.ledger.get_meta("llm_cost", 0.0))  # earlier sessions' LLM spend
         self.failed_in_a_row = 0
+        self.failed_proposals = 0
+        self.fatal = ""  # an operator failure no retry can fix (endpoint, key, model, spend cap): stop now
+        self.explained: set[str] = set()  # failure kinds already explained to the user this session
+        self.note = ""
 
     @property
     def ledger(self) -> Ledger:
@@ -96,7 +76,7 @@ class Coordinator:
 
     def _run(self) -> Outcome:
         self.session.recover()
-        if self.config.early_stop.enabled or self.config.confirm.enabled:
+        if self.config.early_stop.enabled or self.config.confirm.enabled or self.config.calibration.enabled:
             self.noise = self._noise_model()
         mode = make_mode(self.config, self.direction)
         finished = [i for i in self.individuals.values() if i.is_finished]
@@ -133,28 +113,44 @@ class Coordinator:
                 else:
                     self._confirm_pair(mode, data, value)
                 self._report(mode)
+        failure = self._failure(mode, stop)
+        best, baseline = mode.best(), self._baseline()
+        holdout = None
+        if not failure and self.config.holdout.seeds and best and baseline and best.id != baseline.id:
+            holdout = self._holdout(best, baseline)
         return Outcome(
             self.session.paths.root,
             stop or "done",
-            mode.best(),
-            self._baseline(),
+            best,
+            baseline,
             self._finished_count(),
             self.operators.notice,
             self.busy_seconds,
+            failure,
+            holdout,
         )
+
+    def _failure(self, mode: Mode, stop: str) -> str:
+        """Why the run could not do its work, or "": a failed baseline, or an operator that cannot propose."""
+        if mode.stuck or self.fatal or self.failed_in_a_row >= MAX_FAILED_PROPOSALS:
+            return stop
+        return ""
+
+    def _holdout(self, best: Individual, baseline: Individual) -> Holdout:
+        """The final check (evo.search.holdout), or the one an earlier session of the run already made for `best`."""
+        for event in reversed(self.ledger.events("holdout")):
+            if event.data.get("best") == best.id:
+                return Holdout.from_event(event.data)
+        seeds = self.config.holdout.seeds
+        self.on_notice(f"final check: {best.id} and the baseline on {seeds} fresh seeds the search never used")
+        return run_holdout(self.session, self.executor, best, baseline, self.noise)
 
     def _noise_model(self) -> NoiseModel:
         """The run's noise model: saved in the run, stored (calibration.file), cached, or measured now on the slots."""
-        calibration = self.config.calibration
-        settings = self.session.settings()
-        cached = cache_path(self.target, settings, calibration.runs, calibration.probes)
-        if not (self.session.paths.root / "noise.json").is_file() and calibration.file is None and not cached.is_file():
-            probes = f" and {calibration.probes} probes" if calibration.probes else ""
-            self.on_notice(
-                f"calibrating the noise model: the baseline{probes} on {calibration.runs} seeds "
-                "(once for this setup: it is cached)"
-            )
-        model, source = run_noise_model(self.target, settings, self.executor, calibration, self.session.paths.root)
+        settings, root = self.session.settings(), self.session.paths.root
+        model, source = run_noise_model(
+            self.target, settings, self.executor, self.config.calibration, root, self.on_notice
+        )
         self.ledger.event("noise_model", source=source, summary=model.summary())
         self.on_notice(f"noise model from {source}: {model.summary()}")
         return model
@@ -177,24 +173,20 @@ class Coordinator:
         store = self.session.store
         parents = [Parent(p.id, store.code(p.commit), p.metric, p.status, p.description) for p in job.parents]
         operator = self.operators.crossover if job.kind == CROSSOVER else self.operators.mutation
-        learnings = self.operators.learnings.text if self.operators.learnings else ""
+        learnings = self.operators.learnings.text
         context = operator_context(self.session, job, job_rng(self.config.seed, number).getrandbits(32), learnings)
         self.executor.propose(tag, operator.propose, parents, context)
 
     def _proposed(self, mode: Mode, job: Job, number: int, proposal: Proposal) -> None:
         if not proposal.ok:
-            self.failed_in_a_row += 1
-            self.ledger.event(
-                "proposal_failed",
-                number=number,
-                operator=proposal.operator,
-                error=proposal.error,
-                prompt_tokens=proposal.usage.prompt_tokens,
-                cost=proposal.usage.cost,
-            )
+            self._proposal_failed(number, proposal)
             mode.tell(job, None)
             return
         self.failed_in_a_row = 0
+        self.failed_proposals = 0
+        self.fatal = ""  # an operator failure no retry can fix (endpoint, key, model, spend cap): stop now
+        self.explained: set[str] = set()  # failure kinds already explained to the user this session
+        self.note = ""
         assert proposal.code is not None
         individual = self.session.commit(
             number,
@@ -210,6 +202,27 @@ class Coordinator:
             cost=proposal.usage.cost,
         )
         self._submit_eval(job, individual, mode)
+
+    def _proposal_failed(self, number: int, proposal: Proposal) -> None:
+        """Record it (its id is skipped), say so, explain the first failure of each kind, and stop on a fatal one."""
+        self.failed_in_a_row += 1
+        self.failed_proposals += 1
+        self.ledger.event(
+            "proposal_failed",
+            number=number,
+            operator=proposal.operator,
+            failure=proposal.failure,
+            error=proposal.error,
+            prompt_tokens=proposal.usage.prompt_tokens,
+            cost=proposal.usage.cost,
+        )
+        line = f"{format_id(number)} skipped: {proposal.operator} gave no child ({proposal.error})"
+        if proposal.failure not in self.explained:
+            self.explained.add(proposal.failure)
+            line += f"\n  {FAILURES.get(proposal.failure, FAILURES['child'])}"
+        self.on_notice(line)
+        if proposal.fatal and not self.fatal:
+            self.fatal = f"the operator cannot work ({proposal.failure}): {proposal.error}"
 
     def _submit_eval(self, job: Job, individual: Individual, mode: Mode) -> None:
         budget = self.config.budget.seconds
@@ -261,6 +274,7 @@ class Coordinator:
         self._told(mode, job, finished)
 
     def _told(self, mode: Mode, job: Job, finished: Individual) -> None:
+        self.note = change_note(finished, self.individuals, self.direction, self.noise)
         self.individuals[finished.id] = finished
         self.untold.discard(finished.id)
         self._decide(mode, job, finished, replaying=False)
@@ -322,11 +336,12 @@ class Coordinator:
 
     def _learn(self) -> None:
         learnings = self.operators.learnings
-        if learnings is None or not learnings.due(self._finished_count()):
+        if not learnings.due(self._finished_count()):
             return
         context = operator_context(self.session, Job(BASELINE), 0, learnings.text)
         usage, error = learnings.update(attempts(self.session, learnings.every), context)
-        self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
+        if usage.calls or error:  # the event accounts for LLM calls: the offline notes' free rewrites make none
+            self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
 
     # ---------------------------------------------------------------------------------------------------------------
     def _job_of(self, individual: Individual) -> Job:
@@ -343,6 +358,8 @@ class Coordinator:
     def _stop_reason(self, mode: Mode) -> str:
         started = len(self.individuals) + self._count(PROPOSE)
         # every LLM call counts: failed proposals and learnings too, not just the children
+        if self.fatal:
+            return self.fatal
         if reached := self.session.limit_reached(started, self._llm_cost()):
             return reached
         if self.failed_in_a_row >= MAX_FAILED_PROPOSALS:
@@ -372,5 +389,7 @@ class Coordinator:
                 self._llm_cost(),
                 self.session.elapsed(),
                 last,
+                self.note,
+                self.failed_proposals,
             )
         )

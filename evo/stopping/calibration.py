@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from evo.config import CalibrationConfig
-from evo.errors import EvoError
+from evo.errors import EvoError, RunFailed
 from evo.evaluation import EvalResult, EvalSettings, TargetSpec, locked_settings
 from evo.execution import EvalRequest, Executor, run_all
 from evo.operators import Context, ParamMutation, Parent
@@ -93,9 +93,10 @@ def calibrate(
         results.setdefault(name, {})[seed] = result
 
     run_all(executor, requests, record)
-    for seed, result in results["baseline"].items():
+    for seed, result in sorted(results["baseline"].items()):
         if result.status.value != "ok" or result.metric is None:
-            raise EvoError(f"calibration: the baseline failed on seed {seed} ({result.status.value}: {result.reason})")
+            message = f"calibration: the baseline failed on seed {seed} ({result.status.value}: {result.reason})"
+            raise RunFailed(message, result.log_tail)
     baseline = results.pop("baseline")
     model = fit_noise(
         [baseline[s].curve for s in seeds],
@@ -136,10 +137,16 @@ def cached_or_calibrate(
 
 
 def run_noise_model(
-    target: TargetSpec, settings: EvalSettings, executor: Executor, calibration: CalibrationConfig, run_dir: Path
+    target: TargetSpec,
+    settings: EvalSettings,
+    executor: Executor,
+    calibration: CalibrationConfig,
+    run_dir: Path,
+    on_notice: Callable[[str], None] = lambda line: None,
 ) -> tuple[NoiseModel, str]:
     """A run's noise model: the one it saved before (resume), a stored one (`calibration.file`), the cache's, or a
-    fresh calibration, saved as `noise.json` in the run. Returns the model and where it came from, in words."""
+    fresh calibration (announced through `on_notice`: it takes a while), saved as `noise.json` in the run. Returns
+    the model and where it came from, in words."""
     path = run_dir / "noise.json"
     if path.is_file():
         return load_noise(path), f"{path} (measured when the run started)"
@@ -156,6 +163,11 @@ def run_noise_model(
             )
     else:
         runs, probes = calibration.runs, calibration.probes
+        if not cache_path(target, settings, runs, probes).is_file():
+            with_probes = f" and {probes} probes" if probes else ""
+            on_notice(
+                f"calibrating the noise model: the baseline{with_probes} on {runs} seeds (once for this setup: cached)"
+            )
         model, cached, reused = cached_or_calibrate(target, settings, executor, runs, probes, run_dir / "calibration")
         source = f"{cached} (cached)" if reused else f"{runs} seeds, {probes} probes (now cached in {cached})"
     model.save(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +26,13 @@ Message = dict[str, str]  # {"role": ..., "content": ...}
 
 
 class LLMFailure(Exception):
-    """A call that produced no usable answer; the message says why in one line."""
+    """A call that produced no usable answer; the message says why in one line, `kind` says what failed (one of
+    `evo.operators.base.FAILURES`) so the search can tell a broken setup from a bad answer."""
 
-    def __init__(self, reason: str, usage: Usage | None = None) -> None:
+    def __init__(self, reason: str, usage: Usage | None = None, kind: str = "answer") -> None:
         super().__init__(reason)
         self.usage = usage or Usage()
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -55,16 +58,29 @@ class Spend:
 
     def check(self) -> None:
         if self.max_cost is not None and self.total.cost >= self.max_cost:
-            raise LLMFailure(f"LLM cost cap reached ({self.total.cost:.4f} >= {self.max_cost:g})")
+            raise LLMFailure(f"LLM cost cap reached ({self.total.cost:.4f} >= {self.max_cost:g})", kind="cap")
         tokens = self.total.prompt_tokens + self.total.completion_tokens
         if self.max_tokens is not None and tokens >= self.max_tokens:
-            raise LLMFailure(f"LLM token cap reached ({tokens} >= {self.max_tokens})")
+            raise LLMFailure(f"LLM token cap reached ({tokens} >= {self.max_tokens})", kind="cap")
 
     def add(self, usage: Usage) -> None:
         self.total = self.total + usage
 
 
 _RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+_STATUS_KINDS = {401: "auth", 403: "auth", 404: "model"}  # a wrong key, a wrong model name or path
+
+
+def _unreachable(exc: Exception) -> bool:
+    """A connection refused or a host that does not resolve (not a timeout or a connection dropped mid-answer)."""
+    if isinstance(exc, openai.APITimeoutError) or not isinstance(exc, openai.APIConnectionError):
+        return False
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class OpenAIChat:
@@ -99,12 +115,15 @@ class OpenAIChat:
                 )
                 return _reply(response, model, settings)
             except _RETRYABLE as exc:
+                if _unreachable(exc):  # nothing listens there: retrying would only delay the message
+                    raise LLMFailure(_describe(exc, model), kind="endpoint") from None
                 if attempt == settings.retries:
-                    raise LLMFailure(f"{_describe(exc, model)}; gave up after {attempt + 1} attempts") from None
+                    reason = f"{_describe(exc, model)}; gave up after {attempt + 1} attempts"
+                    raise LLMFailure(reason, kind="unavailable") from None
                 self._sleep(min(settings.max_backoff, _retry_after(exc) or wait))
                 wait *= 2
             except openai.APIStatusError as exc:
-                raise LLMFailure(_describe(exc, model)) from None
+                raise LLMFailure(_describe(exc, model), kind=_STATUS_KINDS.get(exc.status_code, "request")) from None
             except (openai.APIResponseValidationError, ValueError, AttributeError, TypeError) as exc:
                 raise LLMFailure(f"malformed response from the endpoint: {str(exc)[:200]}") from None
         raise AssertionError("unreachable")

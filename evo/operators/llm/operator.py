@@ -43,7 +43,7 @@ class LLMOperator:
                 reply = self.chat.complete(model, messages, self.settings)
             except LLMFailure as exc:
                 self.spend.add(exc.usage)
-                return self._failed(model, usage + exc.usage, str(exc))
+                return self._failed(model, usage + exc.usage, str(exc), exc.kind)
             self.spend.add(reply.usage)
             usage = usage + reply.usage
             edit = apply_answer(reply.text, base, context.editable)
@@ -60,5 +60,5 @@ class LLMOperator:
             ]
         return self._failed(model, usage, f"no valid child after {self.repair_rounds} repair round(s): {problem}")
 
-    def _failed(self, model: ModelConfig, usage: Usage, reason: str) -> Proposal:
-        return Proposal(None, "", "", self.name, model.name, usage, error=reason)
+    def _failed(self, model: ModelConfig, usage: Usage, reason: str, failure: str = "child") -> Proposal:
+        return Proposal(None, "", "", self.name, model.name, usage, error=reason, failure=failure)
