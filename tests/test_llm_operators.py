@@ -6,6 +6,7 @@ reason, never an exception out of `propose`.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,46 @@ def test_failure_modes_end_as_a_retried_success_or_a_clear_failure(
         assert 'OPTIMIZER = "muon"' in proposal.code["train.py"]
     # every answer that arrived is counted, failed ones included; requests that got no answer cost nothing
     assert proposal.usage.calls == sum(isinstance(step, (Completion, EmptyChoices)) for step in steps[:requests])
+
+
+@pytest.mark.parametrize(
+    ("step", "failure", "fatal"),
+    [
+        (HttpError(401), "auth", True),
+        (HttpError(403), "auth", True),
+        (HttpError(404), "model", True),
+        (HttpError(400), "request", False),
+        (HttpError(500), "unavailable", False),
+        (Completion("Just prose."), "child", False),
+        (Completion(GOOD, finish_reason="length"), "answer", False),
+    ],
+)
+def test_a_failed_proposal_says_what_failed_and_whether_no_retry_can_help(
+    fake_openai: FakeOpenAI, step: object, failure: str, fatal: bool
+):
+    fake_openai.script(*[step] * 4)
+    proposal = operator(fake_openai).propose([PARENT], CONTEXT)
+    assert (proposal.ok, proposal.failure, proposal.fatal) == (False, failure, fatal)
+
+
+def test_a_refused_connection_fails_at_once_as_the_endpoint(monkeypatch: pytest.MonkeyPatch):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = ModelConfig("fake-model", base_url=f"http://127.0.0.1:{port}/v1")
+    slept: list[float] = []
+    chat = OpenAIChat(sleep=slept.append)
+    proposal = LLMOperator("llm-mutation", 1, chat, (model,), FAST, Spend()).propose([PARENT], CONTEXT)
+    assert (proposal.failure, proposal.fatal, slept) == ("endpoint", True, [])  # no retry, no backoff
+    assert proposal.error.startswith("connection error")
+
+
+def test_a_spent_cap_is_fatal(fake_openai: FakeOpenAI):
+    spend = Spend(max_cost=0.0001)
+    fake_openai.script(Completion(GOOD, prompt_tokens=1000, completion_tokens=100))
+    assert operator(fake_openai, spend=spend).propose([PARENT], CONTEXT).ok
+    capped = operator(fake_openai, spend=spend).propose([PARENT], CONTEXT)
+    assert (capped.failure, capped.fatal) == ("cap", True)
 
 
 def test_a_repair_round_sends_the_problem_back(fake_openai: FakeOpenAI):
