@@ -144,8 +144,8 @@ def test_an_int_is_a_fine_float_and_numbers_in_env_become_strings(tmp_path: Path
         ("  seconds: 30", "  clock: gpu", 9, "key 'budget.clock' must be 'wall' or 'cpu', got 'gpu'"),
         ("  seconds: 30", "  startup_grace: -1", 9, "key 'budget.startup_grace' must be a number >= 0, got -1"),
         ("  seconds: 30", "  memory_mb: 0", 9, "key 'budget.memory_mb' must be null or a number > 0, got 0"),
-        ("  count: 2", "  count: 0", 11, "key 'slots.count' must be an integer >= 1, got 0"),
-        ("  count: 2", "  count: 1.5", 11, "key 'slots.count' must be an integer >= 1, got 1.5"),
+        ("  count: 2", "  count: 0", 11, "key 'slots.count' must be an integer >= 1 or 'auto', got 0"),
+        ("  count: 2", "  count: 1.5", 11, "key 'slots.count' must be an integer >= 1 or 'auto', got 1.5"),
         ("  count: 2", "  threads: 0", 11, "key 'slots.threads' must be null or an integer >= 1, got 0"),
         (
             "  count: 2",

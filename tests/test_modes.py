@@ -358,3 +358,27 @@ def test_rebuilding_islands_in_arrival_order_is_exact_even_out_of_id_order() -> 
         ahead = range(run.next_number + 1000, run.next_number + 1020)
         assert [rebuilt.ask(n) for n in ahead] == [original.ask(n) for n in ahead]
         assert rebuilt.islands == original.islands
+
+
+@pytest.mark.parametrize("make", [lambda: Population(population(size=4), "minimize"), lambda: BestOfN("minimize")])
+def test_mutants_of_the_committed_baseline_run_while_it_trains(make: Callable[[], Mode]) -> None:
+    mode = make()
+    baseline_job = mode.ask(0)
+    assert baseline_job is not None and baseline_job.kind == BASELINE
+    assert mode.ask(1) is None  # nothing to breed from before the baseline exists
+    baseline = replace(TEMPLATE, id="0000", status="running", metric=None)
+    mode.committed(baseline_job, baseline)
+    mutants = [mode.ask(number) for number in (1, 2, 3)]
+    assert all(job is not None and shape(job)[:2] == (MUTATION, ("0000",)) for job in mutants)
+    if isinstance(mode, Population):  # past the initial mutants, selection waits for results
+        assert mode.ask(4) is None
+    mode.tell(baseline_job, replace(baseline, status="crash", reason="boom"))
+    assert mode.ask(5) is None and mode.stuck  # a failed baseline stops the speculation too
+
+
+def test_the_ratchet_does_not_run_ahead_of_its_baseline() -> None:
+    mode = Ratchet("minimize")
+    baseline_job = mode.ask(0)
+    assert baseline_job is not None
+    mode.committed(baseline_job, replace(TEMPLATE, status="running", metric=None))
+    assert mode.ask(1) is None

@@ -202,7 +202,7 @@ class TpeSearch:
 
     def _run(self) -> str:
         session = self.session
-        session.recover()
+        session.recover(self.executor)
         baseline = next((i for i in self.individuals.values() if not i.parents), None)
         if baseline is None:
             baseline = self._commit(session.baseline_code(), (), "baseline", "baseline")

@@ -101,7 +101,7 @@ def run_plan(root: Path, jobs: int | None = None, on_line: Callable[[str], None]
         jobs = (
             plan.jobs
             or len(plan.gpus)
-            or max(1, available_cores() // load_config(order[0] / "config.yaml").slots.count)
+            or max(1, available_cores() // _slots(load_config(order[0] / "config.yaml").slots.count))
         )
     if plan.gpus and jobs > len(plan.gpus):
         raise EvoError(f"{jobs} searches at once need {jobs} GPUs, but the plan lists {len(plan.gpus)}")
@@ -168,6 +168,11 @@ def _pinned(cores: list[int]) -> Iterator[None]:
         yield
     finally:
         os.sched_setaffinity(0, before)
+
+
+def _slots(count: int | str) -> int:
+    """Slots a search of the bench takes here: its count, or one when a Ray cluster sizes it (`auto`)."""
+    return count if isinstance(count, int) else 1
 
 
 def _share_of(cores: list[int], share: int, shares: int) -> list[int]:

@@ -267,10 +267,13 @@ _YAML_FALSE = ("n", "no", "off", "false")
 
 
 def _scalar(tp: Any, value: Any, meta: Mapping[str, Any]) -> Any:
-    """`value` converted to `tp` (None, bool, int, float, str, a Literal or an Optional of one), else _BAD."""
+    """`value` converted to `tp` (None, bool, int, float, str, a Literal, an Optional or a union of those), else
+    _BAD."""
     inner = _optional_inner(tp)
     if inner is not tp:
         return None if value is None else _scalar(inner, value, meta)
+    if get_origin(tp) in (Union, types.UnionType):  # e.g. an integer or 'auto': the first that takes the value
+        return next((v for arg in get_args(tp) if (v := _scalar(arg, value, meta)) is not _BAD), _BAD)
     if get_origin(tp) is Literal:
         if isinstance(value, bool):  # YAML 1.1 reads a bare `off` as false: take it back when only one choice fits
             words = [c for c in get_args(tp) if c in (_YAML_TRUE if value else _YAML_FALSE)]
@@ -320,9 +323,11 @@ def _describe(tp: Any, meta: Mapping[str, Any]) -> str:
     inner = _optional_inner(tp)
     if inner is not tp:
         return f"null or {_describe(inner, meta)}"
+    if get_origin(tp) in (Union, types.UnionType):
+        return " or ".join(_describe(arg, meta) for arg in get_args(tp))
     if get_origin(tp) is Literal:
         choices = [repr(c) for c in get_args(tp)]
-        return " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
+        return " or ".join(choices) if len(choices) <= 2 else f"one of {', '.join(choices)}"
     if get_origin(tp) is tuple:
         item = get_args(tp)[0]
         if item is Any:
@@ -351,6 +356,12 @@ def _cross_check(config: RunConfig) -> None:
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise _Problem(f"key 'name' must be a directory name (no slashes), got {_show(name)}", "name")
     slots, stop, pop, llm = config.slots, config.stop, config.population, config.llm
+    if slots.count == "auto" and config.executor.kind != "ray":
+        raise _Problem(
+            "key 'slots.count' may be 'auto' only with executor.kind ray (a local run has a fixed number of slots)",
+            "slots.count",
+            "executor.kind",
+        )
     if slots.gpus and len(slots.gpus) != slots.count:
         raise _Problem(
             f"key 'slots.gpus' must have one entry per slot (slots.count is {slots.count}), got {len(slots.gpus)}",

@@ -37,10 +37,28 @@ class BudgetConfig:
 class SlotsConfig:
     """How many candidates run at once, and on what."""
 
-    count: int = knob(1, "candidates evaluated at the same time", ge=1)
+    count: int | Literal["auto"] = knob(
+        1, "candidates evaluated at once (auto: as the Ray cluster's resources allow)", ge=1
+    )
     threads: int | None = knob(None, "CPU threads per candidate (null: cores // count)", ge=1)
+    ahead: int = knob(
+        16, "at most this many LLM children proposed ahead of the free slots (hides the LLM's latency)", ge=0
+    )
     gpus: tuple[str, ...] = knob((), "CUDA_VISIBLE_DEVICES per slot, one entry per slot (empty: none set)")
     device: Literal["auto", "cpu", "cuda"] = knob("auto", "passed to the target as EVO_DEVICE")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where candidates run: this machine's processes, or a Ray cluster's workers (the executor contract)."""
+
+    kind: Literal["local", "ray"] = knob("local", "local (subprocesses here) or ray (tasks on a Ray cluster)")
+    address: str = knob("auto", "ray: the cluster (auto: the one `ray start` made here; host:port; ray://host:port)")
+    cpus: float | None = knob(None, "ray: CPUs each candidate claims (null: slots.threads, else 1)", gt=0)
+    gpus: float | None = knob(None, "ray: GPUs each candidate claims (null: 1 when slots.device is cuda, else 0)", ge=0)
+    retries: int = knob(
+        2, "ray: runs again of a candidate whose worker or node died, before it counts as a crash", ge=0
+    )
 
 
 @dataclass(frozen=True)
@@ -168,6 +186,7 @@ class RunConfig:
     env: Mapping[str, str] = knob({}, "locked settings for every candidate, over the target's env")
     budget: BudgetConfig = field(default_factory=BudgetConfig, metadata={"doc": "per-candidate budget"})
     slots: SlotsConfig = field(default_factory=SlotsConfig, metadata={"doc": "parallel evaluation"})
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig, metadata={"doc": "where candidates run"})
     stop: StopConfig = field(default_factory=StopConfig, metadata={"doc": "when the search ends (any limit set)"})
     population: PopulationConfig = field(default_factory=PopulationConfig, metadata={"doc": "population mode"})
     llm: LLMSection = field(default_factory=LLMSection, metadata={"doc": "LLM operators"})

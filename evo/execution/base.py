@@ -77,12 +77,18 @@ class Executor(Protocol):
         from `wait` under `tag` as a tuple. There must be a free slot."""
         ...
 
-    def wait(self) -> list[Finished]:
-        """Block until at least one submitted piece of work ended and return all that did; [] when none is pending."""
+    def wait(self, timeout: float | None = None) -> list[Finished]:
+        """Block until at least one submitted piece of work ended (or `timeout` seconds passed on the executor's
+        clock) and return all that did; [] when none is pending or none ended in time."""
         ...
 
     def pending(self) -> int:
         """Submitted pieces of work not yet returned by `wait`."""
+        ...
+
+    def kill_marked(self, name: str, value: str) -> int:
+        """Kill the processes carrying `name=value` in their environment wherever this executor runs candidates (a
+        dead coordinator's candidates, found by its run's mark); how many there were."""
         ...
 
     def cancel(self) -> None:

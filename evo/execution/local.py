@@ -13,6 +13,7 @@ from typing import Any
 
 from evo.config import SlotsConfig
 from evo.evaluation import EvalResult, available_cores, evaluate
+from evo.evaluation.proctree import kill_marked
 from evo.execution.base import EvalRequest, Finished
 
 
@@ -69,10 +70,10 @@ class LocalExecutor:
     def placement(self, slot: int) -> dict[str, Any]:
         return placement(self.slots, slot, self.cores)
 
-    def wait(self) -> list[Finished]:
+    def wait(self, timeout: float | None = None) -> list[Finished]:
         if not self._futures:
             return []
-        done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
+        done, _ = wait(self._futures, timeout=timeout, return_when=FIRST_COMPLETED)
         finished = []
         for future in done:
             tag, slot = self._futures.pop(future)
@@ -81,6 +82,9 @@ class LocalExecutor:
             error = future.exception()
             finished.append(Finished(tag, None if error else future.result(), error))
         return finished
+
+    def kill_marked(self, name: str, value: str) -> int:
+        return kill_marked(name, value)
 
     def cancel(self) -> None:
         self._cancelled.set()

@@ -4,6 +4,9 @@ survivors, and do no I/O: `ratchet`, `population`, `best_of_n`, each in its own 
 Shared rules, so the coordinator can treat the modes alike:
 - `ask(number)` returning None consumes nothing: ask again with the same number once a result was told. The first
   ask hands out the BASELINE job whatever its number; nothing else is handed out until the baseline was told.
+- `committed(job, individual)` tells a mode that a job's child exists (proposed and committed) before its result:
+  the population and best-of-n modes then hand out mutants of the committed baseline at once, so the slots do not
+  idle through the baseline's evaluation; selection among results waits for results.
 - A failed baseline (crash, timeout, invalid, ...) is never a parent, so every mode then stops asking and says why in
   `stuck_reason` (and `failed_baseline`). `stuck` means: ask returns None and nothing outstanding
   can ever change that (only the baseline was handed out), so the coordinator stops with `stuck_reason` as its

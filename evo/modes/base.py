@@ -40,6 +40,10 @@ class Mode(Protocol):
         """The job for the individual numbered `number` (its seed is derived from it), or None to wait."""
         ...
 
+    def committed(self, job: Job, individual: Individual) -> None:
+        """A job's child was proposed and committed; its evaluation is to come (a mode may breed from its code)."""
+        ...
+
     def tell(self, job: Job, individual: Individual | None) -> list[Decision]:
         """A job's outcome: the evaluated individual, or None when no child could be proposed."""
         ...

@@ -13,11 +13,9 @@ class BestOfN(BaselineFirst):
     name = "best-of-n"
 
     def ask(self, number: int) -> Job | None:
-        """BASELINE first; once it was told (and is eligible), every ask is a MUTATION of it."""
+        """BASELINE first; once it was committed (and while it has not failed), every ask is a MUTATION of it."""
         job = self._opening.job()
         if job is not None:
             return job
-        baseline = self._opening.record
-        if baseline is None or self._opening.failed:
-            return None
-        return Job(MUTATION, (baseline,))
+        baseline = self._opening.parent()
+        return None if baseline is None else Job(MUTATION, (baseline,))

@@ -14,11 +14,12 @@ class Population(BaselineFirst):
     at once, and the island is cut back to `size` by `survivors` (truncation, the best `elitism` always kept).
 
     Numbers decide the phase, so a rebuilt mode continues where the original was: number 0 (or the first ask) is the
-    BASELINE; numbers 1..initial_mutants*islands are MUTATIONs of the baseline (handed out once the baseline was told
-    eligible, all at once if slots allow) seeding island `number % islands` (the baseline itself lives on island 0);
-    every later number starts at island `number % islands` (round-robin), moving on to the next island with an
-    eligible member, and with probability `crossover_rate` (when that island has two eligible members) breeds a
-    CROSSOVER of two distinct tournament winners, else a MUTATION of one. Children live on their first parent's
+    BASELINE; numbers 1..initial_mutants*islands are MUTATIONs of the baseline (handed out once the baseline was
+    committed, while it still runs, all at once if slots allow: they need its code, not its result) seeding island
+    `number % islands` (the baseline itself lives on island 0); every later number (once the baseline was told)
+    starts at island `number % islands` (round-robin), moving on to the next island with an eligible member, and
+    with probability `crossover_rate` (when that island has two eligible members) breeds a CROSSOVER of two distinct
+    tournament winners, else a MUTATION of one. Children live on their first parent's
     island (`job.island`). Every `migration_every` finished individuals, ring migration copies each island's best
     `migrants` to the next island.
 
@@ -47,11 +48,13 @@ class Population(BaselineFirst):
         return self._opening.job() or self._next(number)
 
     def _next(self, number: int) -> Job | None:
-        baseline = self._opening.record
-        if baseline is None or self._opening.failed:
+        baseline = self._opening.parent()
+        if baseline is None:
             return None
         if number <= self.initial:
             return Job(MUTATION, (baseline,), number % self.settings.islands)
+        if self._opening.record is None:  # selection needs results: wait for the baseline's
+            return None
         rng = job_rng(self.seed, number)
         crossover = rng.random() < self.settings.crossover_rate  # drawn every time, so later draws never shift
         count = self.settings.islands

@@ -12,7 +12,15 @@ class Opening:
 
     def __init__(self) -> None:
         self.record: Individual | None = None  # the baseline as told
+        self.committed: Individual | None = None  # the baseline as committed, before its result is in
         self.pending = False
+
+    def parent(self) -> Individual | None:
+        """The baseline to mutate: as told, or while it is still running as committed (its code is all a mutant
+        needs, so slots need not idle through the baseline's evaluation); None before that or once it failed."""
+        if self.failed:
+            return None
+        return self.record or self.committed
 
     def job(self) -> Job | None:
         """The BASELINE job when it is due now, else None."""
@@ -20,6 +28,10 @@ class Opening:
             return None
         self.pending = True
         return Job(BASELINE)
+
+    def commit(self, job: Job, individual: Individual) -> None:
+        if job.kind == BASELINE:
+            self.committed = individual
 
     def tell(self, job: Job, individual: Individual | None) -> None:
         if job.kind == BASELINE:
@@ -89,6 +101,9 @@ class BaselineFirst:
     @property
     def stuck(self) -> bool:
         return bool(self.stuck_reason)
+
+    def committed(self, job: Job, individual: Individual) -> None:
+        self._opening.commit(job, individual)
 
     def tell(self, job: Job, individual: Individual | None) -> list[Decision]:
         """The ratchet's and best-of-n's verdict: keep (the new best), discard or crash."""

@@ -7,6 +7,7 @@ speak the same protocol and return the same record, so a search mode never knows
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,16 @@ class Notes(Protocol):
         ...
 
 
+_PARSING = threading.Lock()
+
+
+def parse_python(text: str) -> ast.Module:
+    """`ast.parse`, one thread at a time: CPython 3.11 can fail with "AST constructor recursion depth mismatch" when
+    threads parse at once, and operators run on the executor's threads."""
+    with _PARSING:
+        return ast.parse(text)
+
+
 def child_problem(parent: Code, child: Code, context: Context) -> str | None:
     """Why `child` is not a valid child of `parent` (one line), or None: it must touch only editable files, parse
     as Python, and differ from its parent."""
@@ -141,7 +152,7 @@ def child_problem(parent: Code, child: Code, context: Context) -> str | None:
     for name, text in child.items():
         if name.endswith(".py"):
             try:
-                ast.parse(text)
+                parse_python(text)
             except SyntaxError as exc:
                 return f"{name} does not parse: {exc.msg} (line {exc.lineno})"
     if all(child.get(name, parent.get(name)) == parent.get(name) for name in {*parent, *child}):

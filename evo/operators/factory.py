@@ -29,6 +29,7 @@ class Operators:
     learnings: Notes  # learnings.md: written by the LLM, or from the attempts' numbers by the offline keeper
     spend: Spend
     notice: str  # one line telling the user which operators run
+    instant: bool = False  # the offline operators answer at once: nothing to gain by proposing ahead
 
 
 def make_operators(config: LLMSection, run_dir: Path) -> Operators:
@@ -53,9 +54,8 @@ def make_operators(config: LLMSection, run_dir: Path) -> Operators:
             "no LLM endpoint configured (set OPENAI_API_KEY or OPENAI_BASE_URL, or llm.models in the config): "
             "using the offline operators param and merge"
         )
-        return Operators(
-            ParamMutation(), MergeCrossover(), OfflineNotes(notes_path, config.learnings_every), spend, notice
-        )
+        notes = OfflineNotes(notes_path, config.learnings_every)
+        return Operators(ParamMutation(), MergeCrossover(), notes, spend, notice, instant=True)
     return Operators(
         LLMOperator("llm-mutation", 1, chat, models, config, spend),
         LLMOperator("llm-crossover", 2, chat, models, config, spend),

@@ -44,6 +44,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from evo.operators.base import parse_python
+
 Value = int | float | str | bool
 
 _NAME = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -138,7 +140,7 @@ def is_active(constant: Constant, constants: Mapping[str, Constant]) -> bool:
 def read_constants(text: str) -> tuple[Constant, ...]:
     """The top-level UPPERCASE literal constants of a Python source, in order. Raises SyntaxError if it does not
     parse."""
-    tree = ast.parse(text)
+    tree = parse_python(text)
     lines = text.split("\n")
     starts = [0]
     for line in lines:

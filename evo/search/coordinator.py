@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from evo.evaluation import EvalResult, Status
-from evo.execution import EvalRequest, Executor, LocalExecutor
+from evo.execution import EvalRequest, Executor, make_executor
 from evo.modes import BASELINE, CROSSOVER, MUTATION, Job, Mode, job_rng, make_mode
-from evo.operators import Parent, Proposal
-from evo.operators.base import FAILURES
+from evo.operators import Parent, Proposal, Usage
 from evo.operators.factory import Operators, make_operators
 from evo.search.context import attempts, operator_context
-from evo.search.holdout import Holdout, run_holdout
-from evo.search.outcome import Outcome, Progress, change_note
+from evo.search.holdout import final_check
+from evo.search.lookahead import Lookahead
+from evo.search.outcome import Outcome, Progress, change_note, skipped_line
 from evo.search.results_tsv import write_results_tsv
 from evo.search.session import RunPaths, RunSession, charge_pruned, reevaluated, running, session_config
 from evo.stopping import Confirmation, CurveTest, NoiseModel, monitor_for, needs_confirmation
@@ -33,7 +33,8 @@ from population.individual import Individual, format_id
 from population.ledger import Ledger
 
 MAX_FAILED_PROPOSALS = 20  # in a row: the operator is broken (endpoint down, budget spent), stop instead of spinning
-PROPOSE, EVALUATE, CONFIRM = "propose", "evaluate", "confirm"  # the kinds of work in flight
+RECHECK = 0.25  # seconds between looks at what will end soon, while children are proposed ahead
+PROPOSE, EVALUATE, CONFIRM, LEARN = "propose", "evaluate", "confirm", "learn"  # the kinds of work in flight
 
 
 class Coordinator:
@@ -47,7 +48,7 @@ class Coordinator:
     ) -> None:
         paths = RunPaths(root)
         config = session_config(paths, gpus)
-        self.executor = executor or LocalExecutor(config.slots)
+        self.executor = executor or make_executor(config)
         self.session = RunSession.open(paths, config, self.executor.clock)
         self.config, self.target, self.direction = config, self.session.target, self.session.direction
         self.individuals = self.session.individuals
@@ -57,6 +58,8 @@ class Coordinator:
         self.noise: NoiseModel | None = None  # the calibrated noise model, when early stop or confirmation is on
         self.untold: set[str] = set()  # recovered individuals not yet told: nothing new is asked until they are
         self.inflight: dict[int, tuple[str, Job, Any]] = {}  # tag -> (kind, job, what the kind needs afterwards)
+        self.ready: list[tuple[Job, int, Proposal]] = []  # children proposed, waiting for a free slot
+        self.lookahead = Lookahead(0 if self.operators.instant else config.slots.ahead)
         self.tags = 0
         self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on the executor)
         self.cost_before = float(self.session.ledger.get_meta("llm_cost", 0.0))  # earlier sessions' LLM spend
@@ -75,7 +78,7 @@ class Coordinator:
             return self._run()
 
     def _run(self) -> Outcome:
-        self.session.recover()
+        self.session.recover(self.executor)
         if self.config.early_stop.enabled or self.config.confirm.enabled or self.config.calibration.enabled:
             self.noise = self._noise_model()
         mode = make_mode(self.config, self.direction)
@@ -91,9 +94,13 @@ class Coordinator:
         stop = ""
         resumed = time.perf_counter()
         while True:
-            while not self.untold:  # fill every free slot (a proposal holds one) until the mode waits or we stop
+            self._start_ready(mode)
+            while not self.untold:  # fill every free slot (and `ahead` more) until the mode waits or we stop
                 stop = self._stop_reason(mode)  # not latched: a failed proposal frees its count
-                job = None if stop or self.executor.free() <= self._count(PROPOSE) else mode.ask(number)
+                ahead = self.lookahead.depth(self.session.clock.monotonic())
+
+                room = self.executor.free() + ahead > self._count(PROPOSE) + len(self.ready)
+                job = mode.ask(number) if room and not stop else None
                 if job is None:
                     break
                 self._submit_propose(job, number)
@@ -101,15 +108,19 @@ class Coordinator:
             if not self.inflight:
                 break
             self.busy_seconds += time.perf_counter() - resumed
-            done = self.executor.wait()
+            done = self.executor.wait(RECHECK if self.lookahead.limit else None)
             resumed = time.perf_counter()
             for finished_work in done:
                 kind, job, data = self.inflight.pop(finished_work.tag)
                 value = finished_work.result()
                 if kind == PROPOSE:
+                    self.lookahead.proposed(finished_work.tag, self.session.clock.monotonic())
                     self._proposed(mode, job, data, value)
                 elif kind == EVALUATE:
+                    self.lookahead.evaluated(finished_work.tag, self.session.clock.monotonic())
                     self._evaluated(mode, job, *data, value[0])
+                elif kind == LEARN:
+                    self._learned(*value)
                 else:
                     self._confirm_pair(mode, data, value)
                 self._report(mode)
@@ -117,7 +128,7 @@ class Coordinator:
         best, baseline = mode.best(), self._baseline()
         holdout = None
         if not failure and self.config.holdout.seeds and best and baseline and best.id != baseline.id:
-            holdout = self._holdout(best, baseline)
+            holdout = final_check(self.session, self.executor, best, baseline, self.noise, self.on_notice)
         return Outcome(
             self.session.paths.root,
             stop or "done",
@@ -135,15 +146,6 @@ class Coordinator:
         if mode.stuck or self.fatal or self.failed_in_a_row >= MAX_FAILED_PROPOSALS:
             return stop
         return ""
-
-    def _holdout(self, best: Individual, baseline: Individual) -> Holdout:
-        """The final check (evo.search.holdout), or the one an earlier session of the run already made for `best`."""
-        for event in reversed(self.ledger.events("holdout")):
-            if event.data.get("best") == best.id:
-                return Holdout.from_event(event.data)
-        seeds = self.config.holdout.seeds
-        self.on_notice(f"final check: {best.id} and the baseline on {seeds} fresh seeds the search never used")
-        return run_holdout(self.session, self.executor, best, baseline, self.noise)
 
     def _noise_model(self) -> NoiseModel:
         """The run's noise model: saved in the run, stored (calibration.file), cached, or measured now on the slots."""
@@ -166,6 +168,7 @@ class Coordinator:
 
     def _submit_propose(self, job: Job, number: int) -> None:
         tag = self._submit(PROPOSE, job, number)
+        self.lookahead.proposing(tag, self.session.clock.monotonic())
         if job.kind == BASELINE:
             code = self.session.baseline_code()
             self.executor.propose(tag, lambda: Proposal(code, "baseline", operator="baseline"))
@@ -183,10 +186,19 @@ class Coordinator:
             mode.tell(job, None)
             return
         self.failed_in_a_row = 0
-        self.failed_proposals = 0
-        self.fatal = ""  # an operator failure no retry can fix (endpoint, key, model, spend cap): stop now
-        self.explained: set[str] = set()  # failure kinds already explained to the user this session
-        self.note = ""
+        self.ready.append((job, number, proposal))
+
+    def _start_ready(self, mode: Mode) -> None:
+        """Commit the children waiting for a slot and start their evaluations, while slots are free (the ready
+        ones are evaluated even once the run stops: they are paid for, and there are at most `ahead` of them)."""
+        while self.ready and self.executor.free():
+            job, number, proposal = self.ready.pop(0)
+            if mode.stuck:  # the baseline failed meanwhile: the run ends, and nothing is started after
+                self.ledger.event("proposal_dropped", number=number, reason=mode.stuck_reason)
+                continue
+            self._start(mode, job, number, proposal)
+
+    def _start(self, mode: Mode, job: Job, number: int, proposal: Proposal) -> None:
         assert proposal.code is not None
         individual = self.session.commit(
             number,
@@ -201,6 +213,7 @@ class Coordinator:
             completion_tokens=proposal.usage.completion_tokens,
             cost=proposal.usage.cost,
         )
+        mode.committed(job, individual)
         self._submit_eval(job, individual, mode)
 
     def _proposal_failed(self, number: int, proposal: Proposal) -> None:
@@ -216,11 +229,8 @@ class Coordinator:
             prompt_tokens=proposal.usage.prompt_tokens,
             cost=proposal.usage.cost,
         )
-        line = f"{format_id(number)} skipped: {proposal.operator} gave no child ({proposal.error})"
-        if proposal.failure not in self.explained:
-            self.explained.add(proposal.failure)
-            line += f"\n  {FAILURES.get(proposal.failure, FAILURES['child'])}"
-        self.on_notice(line)
+        self.on_notice(skipped_line(format_id(number), proposal, explain=proposal.failure not in self.explained))
+        self.explained.add(proposal.failure)
         if proposal.fatal and not self.fatal:
             self.fatal = f"the operator cannot work ({proposal.failure}): {proposal.error}"
 
@@ -228,6 +238,7 @@ class Coordinator:
         budget = self.config.budget.seconds
         watch = monitor_for(job.parents, mode.best(), self.config.early_stop, self.noise, budget, self.direction)
         tag = self._submit(EVALUATE, job, (individual, watch))
+        self.lookahead.evaluating(tag, self.session.clock.monotonic())
         self.executor.evaluate(tag, [self.session.request(individual, watch[0] if watch else None)])
 
     def _evaluated(
@@ -335,11 +346,15 @@ class Coordinator:
                 write_results_tsv(self.session.paths.results_tsv, self.ledger, self.target.metric.name)
 
     def _learn(self) -> None:
+        """Every `every` results, the notes are rewritten off this thread (an LLM call must not hold up the slots)."""
         learnings = self.operators.learnings
-        if not learnings.due(self._finished_count()):
+        if not learnings.due(self._finished_count()) or self._count(LEARN):
             return
         context = operator_context(self.session, Job(BASELINE), 0, learnings.text)
-        usage, error = learnings.update(attempts(self.session, learnings.every), context)
+        tag = self._submit(LEARN, Job(BASELINE), None)
+        self.executor.propose(tag, learnings.update, attempts(self.session, learnings.every), context)
+
+    def _learned(self, usage: Usage, error: str) -> None:
         if usage.calls or error:  # the event accounts for LLM calls: the offline notes' free rewrites make none
             self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
 
@@ -356,7 +371,7 @@ class Coordinator:
         return next((i for i in self.individuals.values() if not i.parents), None)
 
     def _stop_reason(self, mode: Mode) -> str:
-        started = len(self.individuals) + self._count(PROPOSE)
+        started = len(self.individuals) + self._count(PROPOSE) + len(self.ready)
         # every LLM call counts: failed proposals and learnings too, not just the children
         if self.fatal:
             return self.fatal
@@ -374,22 +389,12 @@ class Coordinator:
     def _report(self, mode: Mode) -> None:
         if self.operators.spend.total.calls:
             self.ledger.set_meta("llm_cost", self._llm_cost())
-        usage = self.operators.spend.total
         finished = [i for i in self.individuals.values() if i.is_finished]
         last = max(finished, key=lambda i: i.finished or 0.0, default=None)
+        running, usage = self._count(EVALUATE) + self._count(CONFIRM), self.operators.spend.total
+        tokens = (usage.prompt_tokens, usage.completion_tokens, self._llm_cost())
+        slots = (len(finished), running, self.executor.capacity())
+        best = (mode.best(), self._baseline())
         self.on_progress(
-            Progress(
-                len(finished),
-                self._count(EVALUATE) + self._count(CONFIRM),
-                self.executor.capacity(),
-                mode.best(),
-                self._baseline(),
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                self._llm_cost(),
-                self.session.elapsed(),
-                last,
-                self.note,
-                self.failed_proposals,
-            )
+            Progress(*slots, *best, *tokens, self.session.elapsed(), last, self.note, self.failed_proposals)
         )

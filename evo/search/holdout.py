@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from scipy.stats import t as student_t
@@ -53,6 +54,23 @@ class Holdout:
     def from_event(data: dict) -> Holdout:
         return Holdout(**{**data, "seeds": tuple(data["seeds"]), "best_values": tuple(data["best_values"]),
                           "baseline_values": tuple(data["baseline_values"])})  # fmt: skip
+
+
+def final_check(
+    session: RunSession,
+    executor: Executor,
+    best: Individual,
+    baseline: Individual,
+    noise: NoiseModel | None,
+    on_notice: Callable[[str], None],
+) -> Holdout:
+    """The final check of `best`, or the one an earlier session of the run already made for it."""
+    for event in reversed(session.ledger.events("holdout")):
+        if event.data.get("best") == best.id:
+            return Holdout.from_event(event.data)
+    seeds = session.config.holdout.seeds
+    on_notice(f"final check: {best.id} and the baseline on {seeds} fresh seeds the search never used")
+    return run_holdout(session, executor, best, baseline, noise)
 
 
 def run_holdout(

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from evo.operators import Proposal
+from evo.operators.base import FAILURES
 from evo.search.holdout import Holdout
 from evo.stopping import NoiseModel
 from population.individual import Individual
@@ -62,3 +64,9 @@ def change_note(
     side = "better" if sign * change < 0 else "worse"
     verdict = "within the noise" if units < WITHIN_NOISE else f"{side} by {units:.1f} noise sd"
     return f"{change:+.4g} vs {parent.id}: {verdict}"
+
+
+def skipped_line(ident: str, proposal: Proposal, explain: bool) -> str:
+    """The line a failed proposal gets (its id is skipped), with what to check the first time its kind fails."""
+    line = f"{ident} skipped: {proposal.operator} gave no child ({proposal.error})"
+    return line + (f"\n  {FAILURES.get(proposal.failure, FAILURES['child'])}" if explain else "")

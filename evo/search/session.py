@@ -7,8 +7,12 @@ between leaves only an orphan commit, which the next session drops), and on clos
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
 import secrets
+import socket
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -17,13 +21,13 @@ from pathlib import Path
 from evo.config import RunConfig, StopConfig, dump_config, load_config
 from evo.errors import EvoError
 from evo.evaluation import EvalResult, EvalSettings, TargetSpec, load_target
-from evo.evaluation.proctree import kill_marked
 from evo.execution import Clock, EvalRequest, Executor
 from evo.stopping import CurveTest
 from population.individual import Individual, format_id
 from population.ledger import Ledger
 from population.store import GitStore
 
+LOCK_FILE = ".lock"  # in the run directory: held by the live coordinator
 RUN_MARK = "EVO_RUN"  # in every candidate's environment: finds a dead coordinator's candidates on resume
 
 
@@ -82,9 +86,19 @@ class RunSession:
     clock: Clock
     started: float  # on the clock, when this session opened
     elapsed_before: float  # the run's elapsed seconds in earlier sessions
+    lock: int  # the descriptor holding the run's lock (`lock_run`) while the session lives
 
     @classmethod
     def open(cls, paths: RunPaths, config: RunConfig, clock: Clock) -> RunSession:
+        lock = lock_run(paths)
+        try:
+            return cls._open(paths, config, clock, lock)
+        except BaseException:
+            os.close(lock)
+            raise
+
+    @classmethod
+    def _open(cls, paths: RunPaths, config: RunConfig, clock: Clock, lock: int) -> RunSession:
         target = load_target(config.target)
         ledger = Ledger(paths.ledger)
         store = GitStore(paths.git, target.editable)
@@ -93,7 +107,7 @@ class RunSession:
         ledger.set_meta("run_id", run_id)
         individuals = {i.id: i for i in ledger.all()}
         elapsed = float(ledger.get_meta("elapsed", 0.0))
-        return cls(paths, config, target, ledger, store, run_id, individuals, clock, clock.monotonic(), elapsed)
+        return cls(paths, config, target, ledger, store, run_id, individuals, clock, clock.monotonic(), elapsed, lock)
 
     @property
     def direction(self) -> str:
@@ -107,11 +121,12 @@ class RunSession:
         self.ledger.set_meta("elapsed", self.elapsed())
         self.store.close()
         self.ledger.close()
+        os.close(self.lock)
 
-    def recover(self) -> None:
-        """Clean up after a killed session: kill its candidates, and forget commits whose ledger row was never
-        written (their tags go), so ids stay contiguous."""
-        killed = kill_marked(RUN_MARK, self.run_id)
+    def recover(self, executor: Executor) -> None:
+        """Clean up after a killed session: kill its candidates wherever they run, and forget commits whose ledger
+        row was never written (their tags go), so ids stay contiguous."""
+        killed = executor.kill_marked(RUN_MARK, self.run_id)
         if killed:
             self.ledger.event("resume", killed_strays=killed)
         for ident in set(self.store.tags()) - set(self.individuals):
@@ -173,6 +188,23 @@ def running(session: RunSession, executor: Executor) -> Iterator[None]:
     finally:
         executor.close()
         session.close()
+
+
+def lock_run(paths: RunPaths) -> int:
+    """Hold the run's lock for this process (an open descriptor; released when it closes or the process dies, even
+    by SIGKILL). The coordinator is the only writer of git, the ledger and the run directory: a second one on a live
+    run is refused with a line naming the live one."""
+    fd = os.open(paths.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 512).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise EvoError(f"{paths.root} is live: {holder} holds it; a second coordinator is refused") from None
+    os.ftruncate(fd, 0)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    os.write(fd, f"coordinator pid {os.getpid()} on {socket.gethostname()} since {started}".encode())
+    return fd
 
 
 def candidate_settings(config: RunConfig, run_id: str, seed: int | None = None) -> EvalSettings:

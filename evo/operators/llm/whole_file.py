@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from evo.operators.base import parse_python
+
 FENCE = re.compile(r"^\s*(```+|~~~+)\s*(\S*)\s*(.*)$")
 _DEF_LINE = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)")
 _IMPORT_LINE = re.compile(r"^(?:from\s+\S+\s+)?import\s+(.*)$")
@@ -96,7 +98,7 @@ def _whole_file_target(
     """The editable file `body` is a complete new version of, or None. With `parsed` False, a body that does not
     parse is judged by the names its unindented lines define."""
     try:
-        names = _top_level_names(ast.parse(body))
+        names = _top_level_names(parse_python(body))
     except (SyntaxError, ValueError):
         if parsed:
             return None
@@ -119,7 +121,7 @@ def _keeps_parent(names: set[str], files: Mapping[str, str], editable: Sequence[
 
 def _keeps(names: set[str], parent: str) -> bool:
     try:
-        wanted = _top_level_names(ast.parse(parent))
+        wanted = _top_level_names(parse_python(parent))
     except (SyntaxError, ValueError):
         return False
     return not wanted or len(wanted & names) >= WHOLE_FILE_KEEP * len(wanted)
@@ -141,7 +143,7 @@ def _top_level_names(tree: ast.Module) -> set[str]:
 
 def _parse_error(body: str) -> int | None:
     try:
-        ast.parse(body)
+        parse_python(body)
     except SyntaxError as exc:
         return exc.lineno or 1
     except ValueError:
