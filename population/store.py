@@ -15,9 +15,11 @@ from io import BytesIO
 from pathlib import Path
 
 import git
+from git.db import GitCmdObjectDB
 from git.index.typ import BaseIndexEntry
 from git.objects import Blob, Commit
 from gitdb.base import IStream
+from gitdb.db import LooseObjectDB
 
 from population.errors import PopulationError
 from population.individual import Individual
@@ -25,6 +27,14 @@ from population.individual import Individual
 TAG_PREFIX = "ind/"
 _IDENTITY = ("evo", "evo@localhost")  # the repo's own identity: commits work without a global git config
 _FILE_MODE = 0o100644
+
+
+class _ObjectDB(GitCmdObjectDB):
+    """Reads through git itself, as GitPython advises; writes loose objects in-process (zlib and an atomic rename),
+    since `git hash-object` for every blob, tree and commit costs a process each: most of a simulated search's time."""
+
+    def store(self, istream: IStream) -> IStream:
+        return LooseObjectDB.store(self, istream)
 
 
 class StoreError(PopulationError):
@@ -41,11 +51,11 @@ class GitStore:
             raise StoreError(f"{self.path}: exists and is not a git repository (a file)")
         if self.path.exists() and any(self.path.iterdir()):
             try:
-                self.repo = git.Repo(self.path)
+                self.repo = git.Repo(self.path, odbt=_ObjectDB)
             except (git.InvalidGitRepositoryError, git.NoSuchPathError):
                 raise StoreError(f"{self.path}: exists and is not a git repository") from None
         else:
-            self.repo = git.Repo.init(self.path, bare=True, mkdir=True)
+            self.repo = git.Repo.init(self.path, bare=True, mkdir=True, odbt=_ObjectDB)
         reader = self.repo.config_reader("repository")
         if not (reader.has_option("user", "name") and reader.has_option("user", "email")):
             with self.repo.config_writer() as config:
@@ -79,8 +89,9 @@ class GitStore:
             raise StoreError(f"individual {individual_id}: a parent commit is not in {self.path}: {parents}") from None
         tree = self._tree(code)
         tag = TAG_PREFIX + individual_id
-        if tag in self.repo.tags:
-            existing = self.repo.tags[tag].commit
+        ref = git.TagReference(self.repo, f"refs/tags/{tag}")
+        if ref.is_valid():  # one ref's file, not a listing of every tag
+            existing = ref.commit
             if existing.tree.binsha == tree.binsha and [p.hexsha for p in existing.parents] == list(parents):
                 return existing.hexsha
             raise StoreError(f"{self.path}: tag {tag} already names a different commit ({existing.hexsha[:12]})")
@@ -88,7 +99,7 @@ class GitStore:
             self.repo, tree, message, parent_commits=parent_commits, head=False, author=self._actor,
             committer=self._actor,
         )  # fmt: skip
-        self.repo.create_tag(tag, ref=commit)
+        git.Reference.create(self.repo, f"refs/tags/{tag}", commit, logmsg=None)  # written directly: no `git tag`
         return commit.hexsha
 
     def _tree(self, code: Mapping[str, str]) -> git.Tree:

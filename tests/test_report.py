@@ -28,7 +28,7 @@ from evo.errors import EvoError
 from evo.reporting import figures
 from evo.reporting.bench_report import pairwise, write_bench_report
 from evo.reporting.document import Figure
-from evo.reporting.facts import operator_outcomes, run_figures
+from evo.reporting.facts import final_value, operator_outcomes, run_figures
 from evo.reporting.figures import ancestry, progress_figure, step_on_grid
 from evo.reporting.run_data import PEER_FILE, RunData, load_run
 from evo.reporting.run_report import write_run_report
@@ -142,7 +142,9 @@ def test_the_bench_report_ranks_every_arm_and_compares_every_pair(bench: Path, a
     for row in ranking:
         regret, low, high = (float(x) for x in re.findall(r"[-\d.e]+", row[4]))
         assert 0 < low <= regret <= high  # the surrogate declares its optimum, so regret is shown and positive
-        assert row[2] == "2" and row[5] == "12"  # seeds, evaluations per run
+        assert row[2] == "2" and row[7] == "12"  # seeds, evaluations per run
+        observed, curse = float(row[5]), float(row[6])  # the surrogate answers held-out values: its expected hook
+        assert curse == pytest.approx(float(row[3].split()[0]) - observed, abs=0.02)
     pairs = table(markdown, "Pairwise comparisons")
     assert len(pairs) == math.comb(len(arms), 2)
     assert all(
@@ -463,3 +465,26 @@ def test_the_html_report_renders_in_headless_chromium(bench: Path, tmp_path: Pat
     images = json.loads(html.unescape(found.group(1)))
     assert len(images) == len(figure_links(bench.read_text())) == 6
     assert all(img["complete"] and img["width"] > 0 and img["area"] > 0 for img in images)
+
+
+def test_a_lucky_observed_best_is_ranked_by_its_held_out_value(tmp_path: Path) -> None:
+    """Arm "lucky" saw the better observed values but its picks hold up worse on held-out values than "steady"'s:
+    the ranking, the verdicts and the winner's curse column follow the held-out values."""
+
+    def run(observed: float, held: float, seed: int) -> RunData:
+        record = individual("0000", metric=observed + 0.3)
+        best = individual("0001", ("0000",), metric=observed)
+        return replace(synthetic(record, best, optimum=1.0), name=f"r{seed}", heldout=held, heldout_source="test")
+
+    arms = {
+        "lucky": [run(1.00 + 0.001 * k, 1.10 + 0.001 * k, k) for k in range(5)],
+        "steady": [run(1.05 + 0.001 * k, 1.06 + 0.001 * k, k) for k in range(5)],
+    }
+    observed_order = sorted(arms, key=lambda a: min(final_value(r) for r in arms[a]))
+    assert observed_order == ["lucky", "steady"]
+    markdown = write_bench_report(arms, tmp_path, "curse").read_text()
+    ranking = table(markdown, "Ranking")
+    assert [row[1] for row in ranking] == ["steady", "lucky"]  # held-out order, the opposite of the observed one
+    assert float(ranking[1][6]) == pytest.approx(0.1)  # lucky's winner's curse: held-out minus observed
+    assert "held-out value (test)" in markdown
+    assert "steady has the best median held-out result" in markdown

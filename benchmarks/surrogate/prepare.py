@@ -11,9 +11,11 @@ Bigger models end lower but learn slower, so curves cross and the best size grow
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
+import operator
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -162,6 +164,64 @@ def simulate(constants: Mapping[str, Any], budget: float | None = None, seed: in
 
 
 FLOOR = expected_val_bpb(OPTIMUM)  # best expected val_bpb at DEFAULT_BUDGET
+
+
+# ---- target hooks (target.yaml `hooks`): evo asks these in-process; train.py's text is read, never run ---------------
+
+
+def constants_of(source: str) -> dict[str, Any]:
+    """The UPPERCASE constants a train.py assigns at its top level (the last assignment wins, as when it runs):
+    literals, and arithmetic on numeric literals such as `2**9`."""
+    values = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name.isupper():
+                try:
+                    values[name] = _literal(node.value)
+                except ValueError:
+                    values.pop(name, None)
+    return values
+
+
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+               ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow}  # fmt: skip
+
+
+def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left, right = _literal(node.left), _literal(node.right)
+        if isinstance(left, (int, float)) and isinstance(right, (int, float)) and abs(right) < 64:
+            return _ARITHMETIC[type(node.op)](left, right)
+        raise ValueError("not a numeric expression")
+    return ast.literal_eval(node)
+
+
+def expected(files: Mapping[str, str], budget: float, env: Mapping[str, str]) -> float | None:
+    """Hook `expected`: the candidate's noise-free val_bpb (None if it would fail: bad constants, divergence)."""
+    try:
+        value = expected_val_bpb(constants_of(files["train.py"]), budget)
+    except (ValueError, SyntaxError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def simulate_run(files: Mapping[str, str], budget: float, seed: int, env: Mapping[str, str]) -> dict[str, Any]:
+    """Hook `simulate`: what `python train.py` prints for this seed, as data (status, metric, curve, summary)."""
+    try:
+        constants = constants_of(files["train.py"])
+        run = simulate(constants, budget, seed)
+    except (ValueError, SyntaxError) as exc:
+        return {"status": "crash", "metric": None, "curve": [], "summary": {}, "reason": f"exit 1: {exc}"}
+    fractions = np.arange(1, POINTS + 1) / POINTS
+    finite = ~np.isnan(run.losses)
+    curve = [(float(f * budget), float(v)) for f, v in zip(fractions[finite], run.losses[finite], strict=True)]
+    if not finite.all():
+        step = round(fractions[int(np.argmin(finite))] * max(1, round(budget * run.tokens_per_sec / (32 * SEQ_LEN))))
+        reason = f"exit 1: FAIL: loss is NaN at step {step}: training diverged"
+        return {"status": "crash", "metric": None, "curve": curve, "summary": {}, "reason": reason}
+    summary = {"val_bpb": run.val_bpb, "training_seconds": budget, "num_params_M": round(run.num_params / 1e6, 1)}
+    return {"status": "ok", "metric": run.val_bpb, "curve": curve, "summary": summary, "reason": ""}
 
 
 if __name__ == "__main__":  # re-check OPTIMUM: other knobs sit at closed-form minima, so search size and optimizer

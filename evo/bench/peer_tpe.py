@@ -288,7 +288,7 @@ class TpeSearch:
             finished = self._pruned(individual, result, now, monitor.stopped_at or 0.0)
         session.ledger.finish(finished, result, started=individual.started)
         session.ledger.set_meta("elapsed", session.elapsed())
-        self.individuals[finished.id] = finished
+        session.record(finished)
         metric = "-" if finished.metric is None else f"{finished.metric:.6f}"
         name = session.target.metric.name
         self.on_line(f"{finished.id} {finished.status:<7} {name} {metric}  {finished.description}")

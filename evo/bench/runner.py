@@ -25,7 +25,7 @@ from pathlib import Path
 from joblib import Parallel, delayed
 
 from evo.bench.plan import ArmPlan, Plan
-from evo.config import load_config
+from evo.config import RunConfig, load_config
 from evo.errors import EvoError
 from evo.evaluation import available_cores
 from evo.evaluation.proctree import kill_marked
@@ -98,11 +98,7 @@ def run_plan(root: Path, jobs: int | None = None, on_line: Callable[[str], None]
     arms = run_dirs(root, plan)
     order = [dirs[k] for k in range(plan.seeds) for dirs in arms.values()]  # seed-major: a partial bench is fair
     if jobs is None:
-        jobs = (
-            plan.jobs
-            or len(plan.gpus)
-            or max(1, available_cores() // _slots(load_config(order[0] / "config.yaml").slots.count))
-        )
+        jobs = plan.jobs or len(plan.gpus) or max(1, available_cores() // _slots(load_config(order[0] / "config.yaml")))
     if plan.gpus and jobs > len(plan.gpus):
         raise EvoError(f"{jobs} searches at once need {jobs} GPUs, but the plan lists {len(plan.gpus)}")
     on_line(f"{plan.kind} {root}: {len(plan.arms)} arms x {plan.seeds} seeds = {len(order)} searches, {jobs} at a time")
@@ -170,9 +166,11 @@ def _pinned(cores: list[int]) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def _slots(count: int | str) -> int:
-    """Slots a search of the bench takes here: its count, or one when a Ray cluster sizes it (`auto`)."""
-    return count if isinstance(count, int) else 1
+def _slots(config: RunConfig) -> int:
+    """Cores a search of the bench takes here: its slots, or one when its candidates run elsewhere (a Ray cluster)
+    or on a virtual clock (the simulated executor)."""
+    count = config.slots.count
+    return count if isinstance(count, int) and config.executor.kind == "local" else 1
 
 
 def _share_of(cores: list[int], share: int, shares: int) -> list[int]:

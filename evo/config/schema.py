@@ -52,13 +52,18 @@ class SlotsConfig:
 class ExecutorConfig:
     """Where candidates run: this machine's processes, or a Ray cluster's workers (the executor contract)."""
 
-    kind: Literal["local", "ray"] = knob("local", "local (subprocesses here) or ray (tasks on a Ray cluster)")
+    kind: Literal["local", "ray", "simulated"] = knob(
+        "local",
+        "local (subprocesses here), ray (tasks on a Ray cluster) or simulated (a virtual clock: simulated targets)",
+    )
     address: str = knob("auto", "ray: the cluster (auto: the one `ray start` made here; host:port; ray://host:port)")
     cpus: float | None = knob(None, "ray: CPUs each candidate claims (null: slots.threads, else 1)", gt=0)
     gpus: float | None = knob(None, "ray: GPUs each candidate claims (null: 1 when slots.device is cuda, else 0)", ge=0)
     retries: int = knob(
         2, "ray: runs again of a candidate whose worker or node died, before it counts as a crash", ge=0
     )
+    proposal_seconds: float = knob(0.0, "simulated: median seconds a proposal takes (the LLM's answer time)", ge=0)
+    proposal_spread: float = knob(0.5, "simulated: spread of that time, the sd of its logarithm", ge=0)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from evo.errors import EvoError
 from evo.evaluation.parsing import DEFAULT_PROGRESS, compile_progress
 
 SPEC_FILE = "target.yaml"
+# What a target's own code may answer in-process (signatures in evo.evaluation.hooks): a candidate's noise-free expected
+# metric, the best any candidate can expect, and a simulated run (targets whose training is simulated).
+HOOKS = ("expected", "optimum", "simulate")
 _IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", ".ruff_cache"}
 
 
@@ -42,6 +45,7 @@ class TargetSpec:
     progress: str = DEFAULT_PROGRESS  # regex for progress lines (groups: value, and t or pct)
     env: Mapping[str, str] = field(default_factory=dict)  # locked settings passed to every run
     locked: Mapping[str, str] = field(default_factory=dict)  # locked file -> sha256, taken when the target loads
+    hooks: Mapping[str, str] = field(default_factory=dict)  # HOOKS name -> "module:function" of a locked module
 
     def read_program(self) -> str:
         path = self.root / self.program
@@ -74,7 +78,7 @@ def load_target(root: str | Path) -> TargetSpec:
     spec_path = root / SPEC_FILE
     raw = _read_yaml(spec_path) if spec_path.is_file() else {}
     where = f"{spec_path}"
-    known = {"editable", "command", "prepare", "program", "metric", "progress", "env"}
+    known = {"editable", "command", "prepare", "program", "metric", "progress", "env", "hooks"}
     for key in raw:
         if key not in known:
             raise EvoError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -94,6 +98,7 @@ def load_target(root: str | Path) -> TargetSpec:
     if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
         raise EvoError(f"{where}: key 'env' must be a mapping of variable names to values")
     locked = {name: sha256_file(root / name) for name in target_files(root) if name not in editable}
+    hooks = _hooks(raw.get("hooks", {}), where, root, locked)
     return TargetSpec(
         root=root,
         editable=editable,
@@ -104,7 +109,23 @@ def load_target(root: str | Path) -> TargetSpec:
         progress=progress,
         env={k: str(v) for k, v in env.items()},
         locked=locked,
+        hooks=hooks,
     )
+
+
+def _hooks(value: Any, where: str, root: Path, locked: Mapping[str, str]) -> dict[str, str]:
+    """`hooks`: HOOKS names to "module:function" of a locked module of the target (the target's own trusted code)."""
+    if not isinstance(value, dict):
+        raise EvoError(f"{where}: key 'hooks' must be a mapping of hook names to 'module:function', got {value!r}")
+    for name, spec in value.items():
+        if name not in HOOKS:
+            raise EvoError(f"{where}: unknown key 'hooks.{name}' (known: {', '.join(HOOKS)})")
+        module, _, function = str(spec).partition(":")
+        if not (module.isidentifier() and function.isidentifier()):
+            raise EvoError(f"{where}: key 'hooks.{name}' must be 'module:function', got {spec!r}")
+        if f"{module}.py" not in locked:
+            raise EvoError(f"{where}: key 'hooks.{name}' names {module}.py, which is not a locked file of {root}")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -81,7 +81,8 @@ class Arm:
 
     name: str
     runs: tuple[RunData, ...]
-    finals: tuple[float, ...]  # each run's final best (runs without one are left out)
+    finals: tuple[float, ...]  # each run's score: its pick's held-out value, or its best observed one (see `scores`)
+    observed: tuple[float, ...] = ()  # each run's best observed value
 
     @property
     def median(self) -> float:
@@ -98,7 +99,9 @@ def write_bench_report(arms: Mapping[str, Sequence[RunData]], out: Path, title: 
         raise EvoError(f"{title}: the arms' runs measure different metrics or directions; they cannot be compared")
     out.mkdir(parents=True, exist_ok=True)
     metric, direction, optimum = first.metric, first.direction, first.optimum
-    summaries = [Arm(name, tuple(runs), _finals(runs)) for name, runs in arms.items()]
+    every = [run for runs in arms.values() for run in runs if final_value(run) is not None]
+    by_heldout = bool(every) and all(run.heldout is not None for run in every)
+    summaries = [Arm(name, tuple(runs), _finals(runs, by_heldout), _finals(runs, False)) for name, runs in arms.items()]
     sign = 1.0 if direction == "minimize" else -1.0
     ranked = sorted(summaries, key=lambda a: (not a.finals, sign * a.median if a.finals else 0.0))
     blocks: list[Block] = [Paragraph(note) for note in notes]
@@ -109,13 +112,23 @@ def write_bench_report(arms: Mapping[str, Sequence[RunData]], out: Path, title: 
             + (f", known optimum {num(optimum)}" if optimum is not None else "")
             + ". Compute is counted in budget seconds (training seconds on the budget clock, re-evaluations included, "
             "a pruned candidate only up to where it stopped)."
+            + (
+                f" Each run is scored by its final pick's held-out value ({first.heldout_source}), which rankings and "
+                "tests use; its best observed value, the minimum of many noisy draws, is shown beside it, and the gap "
+                "between them is the winner's curse."
+                if by_heldout
+                else " Runs are scored by their best observed value (no held-out value: the target has no `expected` "
+                "hook and the runs had no final check, holdout.seeds), which flatters arms that evaluate more."
+            )
         )
     )
     pairs = pairwise({a.name: a.finals for a in ranked}, direction) if len(ranked) >= 2 else []
-    blocks += [Heading("Ranking"), _ranking_table(ranked, optimum, direction), *_findings(ranked, pairs)]
+    score = "held-out" if by_heldout else "final"
+    blocks += [Heading("Ranking"), _ranking_table(ranked, optimum, direction, by_heldout)]
+    blocks += _findings(ranked, pairs, score)
     if any(arm.finals for arm in ranked):
         blocks += _curve_section(ranked, out, metric, direction, optimum)
-        blocks += _distribution_section(ranked, out, metric)
+        blocks += _distribution_section(ranked, out, metric, score)
     else:
         blocks.append(Paragraph("No run has an individual with a metric yet: the figures come later."))
     blocks += _pairwise_section(pairs)
@@ -136,17 +149,20 @@ def write_bench_report(arms: Mapping[str, Sequence[RunData]], out: Path, title: 
     return write_document(blocks, title, out)
 
 
-def _finals(runs: Sequence[RunData]) -> tuple[float, ...]:
-    return tuple(v for v in (final_value(run) for run in runs) if v is not None)
+def _finals(runs: Sequence[RunData], heldout: bool) -> tuple[float, ...]:
+    values = (run.heldout if heldout else final_value(run) for run in runs)
+    return tuple(v for v in values if v is not None)
 
 
-def _ranking_table(ranked: Sequence[Arm], optimum: float | None, direction: str) -> Table:
+def _ranking_table(ranked: Sequence[Arm], optimum: float | None, direction: str, heldout: bool) -> Table:
+    score = "held-out" if heldout else "final"
     headers = [
         "rank",
         "arm",
         "seeds",
-        "median final (95% CI)",
+        f"median {score} (95% CI)",
         *(["median regret (95% CI)"] if optimum is not None else []),
+        *(["median observed best", "winner's curse"] if heldout else []),
         "evaluations/run",
         "budget s/run",
         "saved by early termination",
@@ -164,6 +180,7 @@ def _ranking_table(ranked: Sequence[Arm], optimum: float | None, direction: str)
                 arm.name,
                 seeds,
                 *_median_cells(arm, optimum, direction),
+                *(_curse_cells(arm, direction) if heldout else ()),
                 num(float(np.median([len(run.finished) for run in arm.runs])), 4) if arm.runs else "-",
                 seconds(float(np.median([u for u, _ in used_saved]))) if arm.runs else "-",
                 share(saved, used + saved),
@@ -182,6 +199,17 @@ def _median_cells(arm: Arm, optimum: float | None, direction: str) -> tuple[str,
         return (final,)
     gaps = sorted(v - optimum if direction == "minimize" else optimum - v for v in (arm.median, low, high))
     return final, f"{num(gaps[1], 4)} [{num(gaps[0], 4)}, {num(gaps[2], 4)}]"
+
+
+def _curse_cells(arm: Arm, direction: str) -> tuple[str, str]:
+    """The median best observed value, and how much it flattered the pick: the median of observed minus held-out,
+    positive when the observed value looked better than the pick is."""
+    if not arm.observed:
+        return "-", "-"
+    sign = 1.0 if direction == "minimize" else -1.0
+    pairs = [(run.heldout, final_value(run)) for run in arm.runs if run.heldout is not None]
+    curse = [sign * (h - o) for h, o in pairs if o is not None]
+    return num(float(np.median(arm.observed))), num(float(np.median(curse)), 3) if curse else "-"
 
 
 def _curve_section(ranked: Sequence[Arm], out: Path, metric: str, direction: str, optimum: float | None) -> list[Block]:
@@ -204,9 +232,9 @@ def _curve_section(ranked: Sequence[Arm], out: Path, metric: str, direction: str
     return [Heading("Best so far against compute"), Figure(path, caption)]
 
 
-def _distribution_section(ranked: Sequence[Arm], out: Path, metric: str) -> list[Block]:
+def _distribution_section(ranked: Sequence[Arm], out: Path, metric: str, score: str) -> list[Block]:
     path = figures.distribution_figure({a.name: a.finals for a in ranked}, metric, out / "final_distribution.png")
-    caption = f"Final best {metric} of each seed (points) per arm, box: quartiles, whiskers to 1.5 IQR."
+    caption = f"The {score} {metric} of each seed (points) per arm, box: quartiles, whiskers to 1.5 IQR."
     scored = [a for a in ranked if a.finals]
     if len(scored) >= 2:
         caption += (
@@ -216,7 +244,7 @@ def _distribution_section(ranked: Sequence[Arm], out: Path, metric: str) -> list
     return [Heading("Final results"), Figure(path, caption)]
 
 
-def _findings(ranked: Sequence[Arm], pairs: Sequence[Pair]) -> list[Block]:
+def _findings(ranked: Sequence[Arm], pairs: Sequence[Pair], score: str) -> list[Block]:
     """The ranking in words: does the first arm beat each other arm, by the pairwise verdicts? Said plainly either
     way, since a lead without significance is the common case at a few seeds."""
     if not pairs or not ranked[0].finals:
@@ -228,7 +256,7 @@ def _findings(ranked: Sequence[Arm], pairs: Sequence[Pair]) -> list[Block]:
             continue
         other = pair.b if pair.a == top else pair.a
         (beaten if pair.verdict == f"{top} better than {other}" else tied).append(f"{other} (Holm p {pair.p_holm:.2g})")
-    text = f"{top} has the best median final result ({num(ranked[0].median)})."
+    text = f"{top} has the best median {score} result ({num(ranked[0].median)})."
     if beaten:
         text += f" It is significantly better than {_listed(beaten)}."
     if tied:
@@ -267,7 +295,8 @@ def _pairwise_section(pairs: Sequence[Pair]) -> list[Block]:
     return [
         Heading("Pairwise comparisons"),
         Paragraph(
-            "For each pair (A, B): how much better A's median final result is than B's (positive: A better) with a "
+            "For each pair (A, B): how much better A's median result (the score the ranking uses) is than B's "
+            "(positive: A better) with a "
             "95% percentile bootstrap interval, the two-sided Mann-Whitney U p-value and the same adjusted by Holm "
             f"across all {len(pairs)} pairs, and Cliff's delta (P(A beats B) - P(B beats A)) with its conventional "
             f"label. A verdict needs the Holm-adjusted p below {ALPHA}; {called} of {len(pairs)} pairs differ."

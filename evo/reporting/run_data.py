@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from evo.config import PopulationConfig, RunConfig, SlotsConfig, load_config
 from evo.errors import EvoError
 from evo.evaluation.target import load_target
+from evo.reporting.heldout import heldout, optimum
 from population.individual import Individual
 from population.ledger import Event, Ledger
 
@@ -34,6 +35,8 @@ class RunData:
     individuals: tuple[Individual, ...]  # in id order
     events: tuple[Event, ...]
     settings: tuple[tuple[str, str], ...] = ()  # how the search ran, as the report shows it: (name, value) rows
+    heldout: float | None = None  # the final pick's held-out value (evo.reporting.heldout), if known
+    heldout_source: str = ""  # where it comes from, in words
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -101,23 +104,26 @@ def load_run(root: str | Path) -> RunData:
     if not ledger_path.is_file() or not config_path.is_file():
         raise EvoError(f"{root} is not a run directory (no ledger.sqlite or config.yaml)")
     config = load_config(config_path)
-    metric = load_target(config.target).metric
+    target = load_target(config.target)
+    metric = target.metric
     peer_path = root / PEER_FILE
     peer = json.loads(peer_path.read_text()) if peer_path.is_file() else None
     with Ledger(ledger_path) as ledger:
         individuals, events = tuple(ledger.all()), tuple(ledger.events())
-    return RunData(
+    run = RunData(
         root=root,
         name=root.name,
         mode=peer["name"] if peer else config.mode,
         metric=metric.name,
         direction=metric.direction,
         budget=config.budget.seconds,
-        optimum=metric.optimum,
+        optimum=optimum(config, target),
         individuals=tuple(sorted(individuals, key=lambda i: (len(i.id), i.id))),
         events=events,
         settings=run_settings(config, peer),
     )
+    value, source = heldout(root, config, target, final_best(run), events)
+    return replace(run, heldout=value, heldout_source=source)
 
 
 def run_settings(config: RunConfig, peer: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:

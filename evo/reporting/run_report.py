@@ -76,6 +76,8 @@ def _run_summary(run: RunData) -> Table:
     baseline, best = run.baseline, final_best(run)
     if best is not None:
         rows.append(("best", f"{num(best.metric)} ({best.id}: {best.description})"))
+        if run.heldout is not None:
+            rows.append(("held out", f"{num(run.heldout)}: {run.heldout_source}"))
         if baseline is not None and counts_as_best(baseline):
             gain = (baseline.metric - best.metric) * (1 if run.direction == "minimize" else -1)  # type: ignore[operator]
             relative = f" ({100 * gain / abs(baseline.metric):.2f}%)" if baseline.metric else ""  # type: ignore[arg-type]

@@ -18,14 +18,14 @@ from typing import Any
 
 from evo.evaluation import EvalResult, Status
 from evo.execution import EvalRequest, Executor, make_executor
-from evo.modes import BASELINE, CROSSOVER, MUTATION, Job, Mode, job_rng, make_mode
+from evo.modes import BASELINE, CROSSOVER, MUTATION, Decision, Job, Mode, job_rng, make_mode
 from evo.operators import Parent, Proposal, Usage
 from evo.operators.factory import Operators, make_operators
 from evo.search.context import attempts, operator_context
 from evo.search.holdout import final_check
 from evo.search.lookahead import Lookahead
 from evo.search.outcome import Outcome, Progress, change_note, skipped_line
-from evo.search.results_tsv import write_results_tsv
+from evo.search.results_tsv import ResultsTsv
 from evo.search.session import RunPaths, RunSession, charge_pruned, reevaluated, running, session_config
 from evo.stopping import Confirmation, CurveTest, NoiseModel, monitor_for, needs_confirmation
 from evo.stopping.calibration import run_noise_model
@@ -33,7 +33,7 @@ from population.individual import Individual, format_id
 from population.ledger import Ledger
 
 MAX_FAILED_PROPOSALS = 20  # in a row: the operator is broken (endpoint down, budget spent), stop instead of spinning
-RECHECK = 0.25  # seconds between looks at what will end soon, while children are proposed ahead
+RECHECK = 0.05  # seconds: the shortest wait before looking again at what will end soon
 PROPOSE, EVALUATE, CONFIRM, LEARN = "propose", "evaluate", "confirm", "learn"  # the kinds of work in flight
 
 
@@ -59,7 +59,8 @@ class Coordinator:
         self.untold: set[str] = set()  # recovered individuals not yet told: nothing new is asked until they are
         self.inflight: dict[int, tuple[str, Job, Any]] = {}  # tag -> (kind, job, what the kind needs afterwards)
         self.ready: list[tuple[Job, int, Proposal]] = []  # children proposed, waiting for a free slot
-        self.lookahead = Lookahead(0 if self.operators.instant else config.slots.ahead)
+        simulated_answers = config.executor.kind == "simulated" and config.executor.proposal_seconds > 0
+        self.lookahead = Lookahead(0 if self.operators.instant and not simulated_answers else config.slots.ahead)
         self.tags = 0
         self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on the executor)
         self.cost_before = float(self.session.ledger.get_meta("llm_cost", 0.0))  # earlier sessions' LLM spend
@@ -68,6 +69,7 @@ class Coordinator:
         self.fatal = ""  # an operator failure no retry can fix (endpoint, key, model, spend cap): stop now
         self.explained: set[str] = set()  # failure kinds already explained to the user this session
         self.note = ""
+        self.tsv: ResultsTsv | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -108,7 +110,8 @@ class Coordinator:
             if not self.inflight:
                 break
             self.busy_seconds += time.perf_counter() - resumed
-            done = self.executor.wait(RECHECK if self.lookahead.limit else None)
+            look = self.lookahead.next_look(self.session.clock.monotonic())
+            done = self.executor.wait(None if look is None else max(look, RECHECK))
             resumed = time.perf_counter()
             for finished_work in done:
                 kind, job, data = self.inflight.pop(finished_work.tag)
@@ -129,30 +132,17 @@ class Coordinator:
         holdout = None
         if not failure and self.config.holdout.seeds and best and baseline and best.id != baseline.id:
             holdout = final_check(self.session, self.executor, best, baseline, self.noise, self.on_notice)
-        return Outcome(
-            self.session.paths.root,
-            stop or "done",
-            best,
-            baseline,
-            self._finished_count(),
-            self.operators.notice,
-            self.busy_seconds,
-            failure,
-            holdout,
-        )
+        ran = (self.session.finished, self.operators.notice, self.busy_seconds)
+        return Outcome(self.session.paths.root, stop or "done", best, baseline, *ran, failure, holdout)
 
     def _failure(self, mode: Mode, stop: str) -> str:
         """Why the run could not do its work, or "": a failed baseline, or an operator that cannot propose."""
-        if mode.stuck or self.fatal or self.failed_in_a_row >= MAX_FAILED_PROPOSALS:
-            return stop
-        return ""
+        return stop if mode.stuck or self.fatal or self.failed_in_a_row >= MAX_FAILED_PROPOSALS else ""
 
     def _noise_model(self) -> NoiseModel:
         """The run's noise model: saved in the run, stored (calibration.file), cached, or measured now on the slots."""
-        settings, root = self.session.settings(), self.session.paths.root
-        model, source = run_noise_model(
-            self.target, settings, self.executor, self.config.calibration, root, self.on_notice
-        )
+        where = (self.session.settings(), self.executor, self.config.calibration, self.session.paths.root)
+        model, source = run_noise_model(self.target, *where, self.on_notice)
         self.ledger.event("noise_model", source=source, summary=model.summary())
         self.on_notice(f"noise model from {source}: {model.summary()}")
         return model
@@ -286,7 +276,7 @@ class Coordinator:
 
     def _told(self, mode: Mode, job: Job, finished: Individual) -> None:
         self.note = change_note(finished, self.individuals, self.direction, self.noise)
-        self.individuals[finished.id] = finished
+        self.session.record(finished)
         self.untold.discard(finished.id)
         self._decide(mode, job, finished, replaying=False)
         self._learn()
@@ -308,7 +298,7 @@ class Coordinator:
         now = self.session.clock.time()
         incumbent = reevaluated(self.individuals[confirmation.incumbent.id], results[0])
         self.ledger.finish(incumbent, results[0], finished=now)  # the record and its new evaluation, atomically
-        self.individuals[incumbent.id] = incumbent
+        self.session.record(incumbent)
         self.ledger.add_evaluation(confirmation.child.id, results[1], finished=now)  # still running: no record yet
         confirmation.child = reevaluated(confirmation.child, results[1])
         failed = [f"{r.status.value}: {r.reason}" for r in results if r.status is not Status.OK or r.metric is None]
@@ -342,13 +332,21 @@ class Coordinator:
             for decision in decisions:
                 if decision.kind == "keep":
                     self.session.store.move_branch("ratchet", self.individuals[decision.individual].commit)
-            if not replaying:
-                write_results_tsv(self.session.paths.results_tsv, self.ledger, self.target.metric.name)
+                if not replaying:
+                    self._tsv(decision)
+
+    def _tsv(self, decision: Decision) -> None:
+        if self.tsv is None:  # written whole once a session, from the ledger; then a row per decision
+            self.tsv = ResultsTsv(
+                self.session.paths.results_tsv, self.ledger, self.individuals, self.target.metric.name
+            )
+        else:
+            self.tsv.add(decision, self.individuals[decision.individual])
 
     def _learn(self) -> None:
         """Every `every` results, the notes are rewritten off this thread (an LLM call must not hold up the slots)."""
         learnings = self.operators.learnings
-        if not learnings.due(self._finished_count()) or self._count(LEARN):
+        if not learnings.due(self.session.finished) or self._count(LEARN):
             return
         context = operator_context(self.session, Job(BASELINE), 0, learnings.text)
         tag = self._submit(LEARN, Job(BASELINE), None)
@@ -363,9 +361,6 @@ class Coordinator:
         parents = tuple(self.individuals[p] for p in individual.parents)
         kind = BASELINE if not parents else CROSSOVER if len(parents) == 2 else MUTATION
         return Job(kind, parents, individual.island)
-
-    def _finished_count(self) -> int:
-        return sum(i.is_finished for i in self.individuals.values())
 
     def _baseline(self) -> Individual | None:
         return next((i for i in self.individuals.values() if not i.parents), None)
@@ -389,12 +384,12 @@ class Coordinator:
     def _report(self, mode: Mode) -> None:
         if self.operators.spend.total.calls:
             self.ledger.set_meta("llm_cost", self._llm_cost())
-        finished = [i for i in self.individuals.values() if i.is_finished]
-        last = max(finished, key=lambda i: i.finished or 0.0, default=None)
         running, usage = self._count(EVALUATE) + self._count(CONFIRM), self.operators.spend.total
         tokens = (usage.prompt_tokens, usage.completion_tokens, self._llm_cost())
-        slots = (len(finished), running, self.executor.capacity())
+        slots = (self.session.finished, running, self.executor.capacity())
         best = (mode.best(), self._baseline())
         self.on_progress(
-            Progress(*slots, *best, *tokens, self.session.elapsed(), last, self.note, self.failed_proposals)
+            Progress(
+                *slots, *best, *tokens, self.session.elapsed(), self.session.last, self.note, self.failed_proposals
+            )
         )

@@ -45,6 +45,15 @@ class Lookahead:
         ending = sum(started <= horizon for started in self._evaluating.values())
         return min(self.limit, 1 + ending)
 
+    def next_look(self, now: float) -> float | None:
+        """Seconds until the depth may grow (the next running evaluation comes within one answer's time of its
+        end): when to look again if nothing else happens first; None when it will not."""
+        if self.limit == 0 or self.latency is None or self.duration is None:
+            return None
+        horizon = now + self.latency - self.duration
+        later = [started for started in self._evaluating.values() if started > horizon]
+        return min(later) - horizon if later else None
+
 
 def _average(mean: float | None, sample: float) -> float:
     return sample if mean is None else (1 - SMOOTHING) * mean + SMOOTHING * sample

@@ -1,30 +1,41 @@
 """autoresearch's `results.tsv` for ratchet runs: one row per decision, the same five columns, tab-separated.
 
-It is derived from the ledger's keep/discard/crash events and rewritten whole (atomically) after each decision, so a
-resumed run's file always agrees with its ledger.
+It is written whole from the ledger's keep/discard/crash events when a session starts (atomically, so a killed
+session's file is made right again), then a row is appended per decision: rewriting it whole after each one cost a
+long run time quadratic in its length.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from evo.modes import Decision
+from population.individual import Individual
 from population.ledger import Ledger
 
 STATUSES = ("keep", "discard", "crash")
 
 
-def write_results_tsv(path: Path, ledger: Ledger, metric: str) -> None:
-    rows = [f"commit\t{metric}\tmemory_gb\tstatus\tdescription"]
-    for event in ledger.events():
-        if event.kind not in STATUSES:
-            continue
-        individual = ledger.get(event.data["individual"])
-        value = individual.metric if event.kind != "crash" and individual.metric is not None else 0.0
-        memory_mb = individual.summary.get("peak_memory_mb", individual.summary.get("peak_vram_mb", 0.0))
-        memory_gb = memory_mb / 1024 if isinstance(memory_mb, float) else 0.0
-        description = " ".join((individual.description or individual.operator).split())  # no tabs or newlines
-        rows.append(f"{individual.commit[:7]}\t{value:.6f}\t{memory_gb:.1f}\t{event.kind}\t{description}")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(rows) + "\n")
-    os.replace(tmp, path)
+class ResultsTsv:
+    def __init__(self, path: Path, ledger: Ledger, individuals: Mapping[str, Individual], metric: str) -> None:
+        self.path = path
+        rows = [f"commit\t{metric}\tmemory_gb\tstatus\tdescription"]
+        rows += [_row(e.kind, individuals[e.data["individual"]]) for e in ledger.events() if e.kind in STATUSES]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(rows) + "\n")
+        os.replace(tmp, path)
+
+    def add(self, decision: Decision, individual: Individual) -> None:
+        if decision.kind in STATUSES:
+            with self.path.open("a") as handle:
+                handle.write(_row(decision.kind, individual) + "\n")
+
+
+def _row(kind: str, individual: Individual) -> str:
+    value = individual.metric if kind != "crash" and individual.metric is not None else 0.0
+    memory_mb = individual.summary.get("peak_memory_mb", individual.summary.get("peak_vram_mb", 0.0))
+    memory_gb = memory_mb / 1024 if isinstance(memory_mb, float) else 0.0
+    description = " ".join((individual.description or individual.operator).split())  # no tabs or newlines
+    return f"{individual.commit[:7]}\t{value:.6f}\t{memory_gb:.1f}\t{kind}\t{description}"

@@ -87,6 +87,28 @@ class RunSession:
     started: float  # on the clock, when this session opened
     elapsed_before: float  # the run's elapsed seconds in earlier sessions
     lock: int  # the descriptor holding the run's lock (`lock_run`) while the session lives
+    train_seconds: float = 0.0  # budget seconds spent by all individuals (kept as records change: no rescans)
+    finished: int = 0  # individuals finished
+    last: Individual | None = None  # the one that finished last
+
+    def __post_init__(self) -> None:
+        records, self.individuals = self.individuals, {}
+        for individual in sorted(records.values(), key=lambda i: (i.finished or 0.0, int(i.id))):
+            self.record(individual)
+
+    def record(self, individual: Individual) -> None:
+        """Keep `individual` (new, or a newer version of one) and the run's tallies."""
+        before = self.individuals.get(individual.id)
+        if before is not None:
+            self.train_seconds -= before.budget_seconds
+            self.finished -= before.is_finished
+        self.individuals[individual.id] = individual
+        self.train_seconds += individual.budget_seconds
+        self.finished += individual.is_finished
+        if individual.is_finished and (
+            self.last is None or (individual.finished or 0.0) >= (self.last.finished or 0.0)
+        ):
+            self.last = individual
 
     @classmethod
     def open(cls, paths: RunPaths, config: RunConfig, clock: Clock) -> RunSession:
@@ -158,7 +180,7 @@ class RunSession:
             **record,  # type: ignore[arg-type]
         )
         self.ledger.add(individual)
-        self.individuals[ident] = individual
+        self.record(individual)
         return individual
 
     def settings(self, seed: int | None = None) -> EvalSettings:
@@ -172,8 +194,7 @@ class RunSession:
 
     def limit_reached(self, started: int, cost: float) -> str:
         """The config's stop limit that is reached (`started`: individuals started, `cost`: LLM spend), or ""."""
-        train_seconds = sum(i.budget_seconds for i in self.individuals.values())
-        return limit_reached(self.config.stop, started, self.elapsed(), train_seconds, cost)
+        return limit_reached(self.config.stop, started, self.elapsed(), self.train_seconds, cost)
 
 
 @contextmanager
