@@ -10,14 +10,13 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from io import BytesIO
 from pathlib import Path
 
 import git
 from git.db import GitCmdObjectDB
-from git.index.typ import BaseIndexEntry
-from git.objects import Blob, Commit
 from gitdb.base import IStream
 from gitdb.db import LooseObjectDB
 
@@ -27,6 +26,7 @@ from population.individual import Individual
 TAG_PREFIX = "ind/"
 _IDENTITY = ("evo", "evo@localhost")  # the repo's own identity: commits work without a global git config
 _FILE_MODE = 0o100644
+_CACHED = 1024  # commits whose files stay in memory
 
 
 class _ObjectDB(GitCmdObjectDB):
@@ -61,7 +61,8 @@ class GitStore:
             with self.repo.config_writer() as config:
                 config.set_value("user", "name", _IDENTITY[0])
                 config.set_value("user", "email", _IDENTITY[1])
-        self._actor = git.Actor(*_IDENTITY)
+        self._commits: set[str] = set()  # commits known to exist
+        self._code: dict[str, dict[str, str]] = {}  # sha -> files, the most recent _CACHED
 
     def close(self) -> None:
         """Stop gitpython's long-lived `git cat-file` helpers."""
@@ -83,51 +84,79 @@ class GitStore:
             raise StoreError(
                 f"individual {individual_id}: {', '.join(unknown)} not editable ({', '.join(self.editable)})"
             )
-        try:
-            parent_commits = [self.repo.commit(sha) for sha in parents]
-        except (ValueError, git.BadName):
-            raise StoreError(f"individual {individual_id}: a parent commit is not in {self.path}: {parents}") from None
-        tree = self._tree(code)
+        missing = [sha for sha in parents if not self._has_commit(sha)]
+        if missing:
+            raise StoreError(f"individual {individual_id}: a parent commit is not in {self.path}: {parents}")
+        tree = self._tree({tuple(name.split("/")): text.encode("utf-8") for name, text in code.items()})
         tag = TAG_PREFIX + individual_id
-        ref = git.TagReference(self.repo, f"refs/tags/{tag}")
-        if ref.is_valid():  # one ref's file, not a listing of every tag
-            existing = ref.commit
-            if existing.tree.binsha == tree.binsha and [p.hexsha for p in existing.parents] == list(parents):
-                return existing.hexsha
-            raise StoreError(f"{self.path}: tag {tag} already names a different commit ({existing.hexsha[:12]})")
-        commit = Commit.create_from_tree(
-            self.repo, tree, message, parent_commits=parent_commits, head=False, author=self._actor,
-            committer=self._actor,
-        )  # fmt: skip
-        git.Reference.create(self.repo, f"refs/tags/{tag}", commit, logmsg=None)  # written directly: no `git tag`
-        return commit.hexsha
+        existing = self._tagged(tag)
+        if existing is not None:
+            old = self.repo.commit(existing)
+            if old.tree.binsha == tree and [p.hexsha for p in old.parents] == list(parents):
+                return existing
+            raise StoreError(f"{self.path}: tag {tag} already names a different commit ({existing[:12]})")
+        stamp = b"%s <%s> %d +0000" % (_IDENTITY[0].encode(), _IDENTITY[1].encode(), int(time.time()))
+        header = b"tree %s\n" % tree.hex().encode() + b"".join(b"parent %s\n" % sha.encode() for sha in parents)
+        body = header + b"author %s\ncommitter %s\n\n%s" % (stamp, stamp, message.encode("utf-8"))
+        sha = self._write(b"commit", body).hex()
+        self._commits.add(sha)
+        self._remember(sha, dict(code))
+        _write_atomic(self.path / "refs" / "tags" / tag, f"{sha}\n")  # a loose ref, as `git tag` writes it
+        return sha
 
-    def _tree(self, code: Mapping[str, str]) -> git.Tree:
-        """Write `code` as blobs and a tree into the object database, through a throwaway index file so the
-        repository's own index (and any working tree) is never read or touched."""
-        entries = []
-        for name in sorted(code):
-            data = code[name].encode("utf-8")
-            stream = self.repo.odb.store(IStream(Blob.type, len(data), BytesIO(data)))
-            entries.append(BaseIndexEntry((_FILE_MODE, stream.binsha, 0, name)))
-        handle, scratch = tempfile.mkstemp(prefix="index-", dir=self.repo.git_dir)
-        os.close(handle)
-        os.unlink(scratch)  # an absent file is an empty index
-        try:
-            index = git.IndexFile(self.repo, file_path=scratch)
-            index.add(entries, write=False)
-            return index.write_tree()
-        finally:
-            if os.path.exists(scratch):
-                os.unlink(scratch)
+    def _tree(self, files: Mapping[tuple[str, ...], bytes]) -> bytes:
+        """Write files (path parts -> bytes) as blobs and trees, nested as their paths are; the root tree's sha.
+        Entries sort as git sorts them: a folder as its name followed by '/'."""
+        folders: dict[str, dict[tuple[str, ...], bytes]] = {}
+        entries: list[tuple[bytes, bytes, bytes]] = []  # (sort key, mode, sha)
+        for parts, data in files.items():
+            if len(parts) == 1:
+                entries.append((parts[0].encode(), b"%o" % _FILE_MODE, self._write(b"blob", data)))
+            else:
+                folders.setdefault(parts[0], {})[parts[1:]] = data
+        for name, content in folders.items():
+            entries.append((name.encode() + b"/", b"40000", self._tree(content)))
+        return self._write(
+            b"tree", b"".join(b"%s %s\0%s" % (mode, key.rstrip(b"/"), sha) for key, mode, sha in sorted(entries))
+        )
+
+    def _write(self, kind: bytes, data: bytes) -> bytes:
+        """Store one object (blob, tree or commit) as git would, and return its binary sha."""
+        return self.repo.odb.store(IStream(kind, len(data), BytesIO(data))).binsha
+
+    def _has_commit(self, sha: str) -> bool:
+        if sha not in self._commits:
+            try:
+                self.repo.commit(sha)
+            except (ValueError, git.BadName):
+                return False
+            self._commits.add(sha)
+        return True
+
+    def _tagged(self, tag: str) -> str | None:
+        """The commit a tag names, or None: its loose ref file, else (after a `git gc`) git's own lookup."""
+        loose = self.path / "refs" / "tags" / tag
+        if loose.exists():
+            return loose.read_text().strip()
+        if not (self.path / "packed-refs").exists():
+            return None
+        ref = git.TagReference(self.repo, f"refs/tags/{tag}")
+        return ref.commit.hexsha if ref.is_valid() else None
 
     def code(self, sha: str) -> dict[str, str]:
-        """The files of a commit, byte for byte as committed."""
-        return {
-            item.path: item.data_stream.read().decode("utf-8")
-            for item in self.repo.commit(sha).tree.traverse()
-            if isinstance(item, Blob)
-        }
+        """The files of a commit, byte for byte as committed (a commit never changes, so recent ones are cached:
+        parents are read again and again)."""
+        if sha not in self._code:
+            tree = self.repo.commit(sha).tree
+            self._remember(
+                sha, {i.path: i.data_stream.read().decode("utf-8") for i in tree.traverse() if i.type == "blob"}
+            )
+        return dict(self._code[sha])
+
+    def _remember(self, sha: str, code: dict[str, str]) -> None:
+        if len(self._code) >= _CACHED:
+            del self._code[next(iter(self._code))]
+        self._code[sha] = code
 
     def parents(self, sha: str) -> tuple[str, ...]:
         return tuple(parent.hexsha for parent in self.repo.commit(sha).parents)
@@ -209,3 +238,11 @@ class GitStore:
 
 def _short(shas: Iterable[str]) -> str:
     return "[" + ", ".join(sha[:12] or "?" for sha in shas) + "]"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(scratch, path)

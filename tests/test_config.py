@@ -172,7 +172,7 @@ def test_an_int_is_a_fine_float_and_numbers_in_env_become_strings(tmp_path: Path
         ),
         ("  size: 6", "  size: 6\n  islands: 0", 7, "key 'population.islands' must be an integer >= 1, got 0"),
         ("  size: 6", "  size: 6\n  migrants: 9", 7, "key 'population.migrants' must be <= population.size - 1 (5)"),
-        ("mode: population", "mode: evolve", 2, "key 'mode' must be one of 'ratchet', 'population', 'best-of-n'"),
+        ("mode: population", "mode: evolve", 2, "key 'mode' must be one of 'ratchet', 'batched-ratchet',"),
         ("name: trial", "name: a/b", 1, "key 'name' must be a directory name (no slashes), got 'a/b'"),
         ("name: trial", "env: [EVO_CORPUS]", 1, "key 'env' must be a mapping of environment variable names to values"),
         ("      weight: 2", "      weight: 0", 15, "key 'llm.models[0].weight' must be a number > 0, got 0"),

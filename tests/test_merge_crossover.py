@@ -1,5 +1,5 @@
-"""The offline crossover: a clean three-way merge pools both parents' edits; a conflict falls back to uniform
-crossover of their constants."""
+"""The offline crossover: a clean three-way merge pools both parents' edits; a conflict merges constant by constant,
+then falls back to uniform crossover of their constants."""
 
 from __future__ import annotations
 
@@ -86,11 +86,29 @@ def _check_uniform_child(a: Parent, b: Parent, proposal: Proposal) -> set[str]:
     return from_b
 
 
-def test_conflicting_parents_fall_back_to_uniform_crossover_of_constants() -> None:
+def test_conflicting_parents_merge_constant_by_constant_drawing_only_what_both_changed() -> None:
+    seen: set[frozenset[str]] = set()
+    for seed in range(20):
+        proposal = _propose(A_CONFLICT, B_CONFLICT, seed)
+        assert proposal.ok, proposal.error
+        assert proposal.description.startswith("merge: constants merged (merge conflict in train.py")
+        child = constants_by_name(proposal.code["train.py"])
+        # what only one parent changed comes from that parent: both parents' gains are kept
+        assert (child["DEPTH"].value, child["WARMUP_FRAC"].value) == (8, 0.1)
+        assert (child["EVAL_BATCH_SIZE"].value, child["WEIGHT_DECAY"].value) == (32, 0.1)
+        assert child["LR"].value in (2e-3, 5e-4)  # both changed it: drawn
+        assert rewrite(proposal.code["train.py"], {n: c.source for n, c in constants_by_name(ANCESTOR).items()}) == (
+            ANCESTOR
+        )  # nothing but constants differs from the ancestor
+        seen.add(frozenset(n for n, c in child.items() if c.value == 5e-4))
+    assert seen == {frozenset(), frozenset({"LR"})}  # the one conflict really is drawn
+
+
+def test_uniform_crossover_draws_every_differing_constant() -> None:
     seen: set[frozenset[str]] = set()
     for seed in range(40):
-        proposal = _propose(A_CONFLICT, B_CONFLICT, seed)
-        assert proposal.description.startswith("merge: uniform crossover of constants (merge conflict in train.py")
+        proposal = _propose(A_CONFLICT, B_CONFLICT, seed, ancestor=None)
+        assert proposal.description.startswith("merge: uniform crossover of constants (no common ancestor)")
         seen.add(frozenset(_check_uniform_child(A_CONFLICT, B_CONFLICT, proposal)))
     differing = {"LR", "DEPTH", "WARMUP_FRAC", "EVAL_BATCH_SIZE", "WEIGHT_DECAY"}
     assert all(0 < len(names) < len(differing) and names <= differing for names in seen)
@@ -99,7 +117,7 @@ def test_conflicting_parents_fall_back_to_uniform_crossover_of_constants() -> No
 
 
 def test_uniform_crossover_is_deterministic_by_seed() -> None:
-    runs = [_propose(A_CONFLICT, B_CONFLICT, seed) for seed in (5, 5, 6)]
+    runs = [_propose(A_CONFLICT, B_CONFLICT, seed, ancestor=None) for seed in (5, 5, 6)]
     assert runs[0] == runs[1]
     assert [p.code for p in runs[:2]] == [runs[0].code] * 2
 
@@ -119,6 +137,7 @@ def test_a_clean_merge_equal_to_a_parent_falls_back() -> None:
     b = _parent("b3", ANCESTOR, "B is the ancestor")
     proposal = _propose(a, b, seed=0)
     assert "the clean merge is unusable: the child is identical to parent A" in proposal.description
+    assert "constants merged: the child is identical to parent A" in proposal.description
     _check_uniform_child(a, b, proposal)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from evo.config import PopulationConfig, RunConfig
-from evo.modes import BestOfN, Population, Ratchet, make_mode
+from evo.modes import AsyncRatchet, BatchedRatchet, BestOfN, Population, Ratchet, make_mode
 from evo.modes.base import BASELINE, CROSSOVER, MUTATION, Decision, Job, Mode
 from population.individual import Individual, format_id
 
@@ -293,10 +293,82 @@ def test_best_of_n_with_a_failed_baseline_is_stuck() -> None:
     assert mode.stuck and mode.failed_baseline and mode.ask(1) is None and mode.best() is None
 
 
+# ---------------------------------------------------------------------------------------------------- ratchets on N
+
+
+@pytest.mark.parametrize("order", ["fifo", "random"])
+def test_batched_ratchet_decides_whole_rounds_of_children_of_the_incumbent(order: str) -> None:
+    mode = BatchedRatchet("minimize", 4)
+    run = drive(mode, 41, slots=8, order=order)
+    assert run.max_outstanding <= 5  # a round of 4 (and the baseline beside the first)
+    incumbent = "0000"
+    for first in range(1, 41, 4):  # round k: numbers 4k+1 .. 4k+4, every one a child of the incumbent before it
+        round_ = [run.told[[i.id for i in run.told].index(format_id(n))] for n in range(first, first + 4)]
+        assert {run.jobs[n].parents[0].id for n in range(first, first + 4)} == {incumbent}
+        eligible = [i for i in round_ if i.is_parent_eligible]
+        best = min(eligible, key=lambda i: i.metric or 0.0, default=None)
+        previous = next(i for i in run.told if i.id == incumbent)
+        if (
+            best is not None
+            and best.metric is not None
+            and previous.metric is not None
+            and best.metric < previous.metric
+        ):
+            incumbent = best.id
+    assert mode.best() is not None and mode.best().id == incumbent  # type: ignore[union-attr]
+    assert kinds(run).count("keep") == len({d.individual for ds in run.decisions for d in ds if d.kind == "keep"})
+
+
+def test_batched_ratchet_hands_out_nothing_of_the_next_round_until_this_one_is_back() -> None:
+    mode = BatchedRatchet("minimize", 3)
+    baseline_job = mode.ask(0)
+    assert baseline_job is not None
+    mode.tell(baseline_job, replace(TEMPLATE, metric=3.0))
+    jobs = [mode.ask(n) for n in (1, 2, 3)]
+    assert all(job is not None for job in jobs) and mode.ask(4) is None
+    assert mode.tell(Job(MUTATION, number=2), None) == []  # a failed proposal counts as back, decides nothing yet
+    assert mode.tell(jobs[0], replace(TEMPLATE, id="0001", parents=("0000",), metric=2.9)) == []
+    assert mode.ask(4) is None
+    decisions = mode.tell(jobs[2], replace(TEMPLATE, id="0003", parents=("0000",), metric=2.5))
+    assert [(d.kind, d.individual) for d in decisions] == [("keep", "0003"), ("discard", "0001")]
+    next_job = mode.ask(4)
+    assert next_job is not None and next_job.parents[0].id == "0003"
+
+
+def test_batched_ratchet_decides_a_partial_round_when_the_run_closes() -> None:
+    mode = BatchedRatchet("minimize", 8)
+    baseline_job = mode.ask(0)
+    assert baseline_job is not None
+    mode.tell(baseline_job, replace(TEMPLATE, metric=3.0))
+    job = mode.ask(1)
+    assert job is not None and mode.tell(job, replace(TEMPLATE, id="0001", parents=("0000",), metric=2.0)) == []
+    assert mode.best() is not None and mode.best().id == "0000"  # type: ignore[union-attr]
+    assert [d.kind for d in mode.close()] == ["keep"] and mode.best().id == "0001"  # type: ignore[union-attr]
+
+
+def test_async_ratchet_mutates_the_incumbent_of_the_moment_and_keeps_any_child_that_beats_it() -> None:
+    mode = AsyncRatchet("minimize")
+    run = drive(mode, 60, slots=4, order="random")
+    assert run.max_outstanding == 4
+    best_when_asked: dict[str, str] = {}
+    for number, job in run.jobs.items():
+        if job.kind == MUTATION:
+            best_when_asked[format_id(number)] = job.parents[0].id
+    assert len(set(best_when_asked.values())) > 1  # the parent follows the incumbent
+    best = None
+    for individual, decisions in zip(run.told, run.decisions, strict=True):  # a keep exactly when it beats the best
+        beats = individual.is_parent_eligible and (best is None or (individual.metric or 0.0) < best.metric)
+        assert ([d.kind for d in decisions] == ["keep"]) == beats
+        best = individual if beats else best
+    assert mode.best() == best
+
+
 # ---------------------------------------------------------------------------------------------------- every mode
 
 MAKERS: dict[str, Callable[[], Mode]] = {
     "ratchet": lambda: Ratchet("minimize"),
+    "batched-ratchet": lambda: BatchedRatchet("minimize", 4),
+    "async-ratchet": lambda: AsyncRatchet("minimize"),
     "best-of-n": lambda: BestOfN("minimize"),
     "population": lambda: Population(population(size=5, crossover_rate=0.5), "minimize", seed=9),
     "islands": lambda: Population(
@@ -310,6 +382,9 @@ MAKERS: dict[str, Callable[[], Mode]] = {
     [
         ("ratchet", 1, "fifo"),
         ("best-of-n", 4, "random"),
+        ("batched-ratchet", 4, "random"),
+        ("batched-ratchet", 3, "lifo"),  # fewer slots than a round: the round still waits for all of it
+        ("async-ratchet", 4, "random"),
         ("population", 4, "random"),  # results out of id order: one island's membership does not depend on it
         ("population", 4, "lifo"),
         ("islands", 1, "fifo"),  # migration runs when it runs: exact when results came in id order
@@ -337,9 +412,14 @@ def test_same_seed_same_search_other_seed_other_search() -> None:
 
 
 def test_make_mode_builds_the_configured_mode() -> None:
-    for name, cls in (("ratchet", Ratchet), ("population", Population), ("best-of-n", BestOfN)):
-        mode = make_mode(replace(RunConfig(), mode=name, seed=3), "maximize")
+    modes = (
+        ("ratchet", Ratchet), ("batched-ratchet", BatchedRatchet), ("async-ratchet", AsyncRatchet),
+        ("population", Population), ("best-of-n", BestOfN),
+    )  # fmt: skip
+    for name, cls in modes:
+        mode = make_mode(replace(RunConfig(), mode=name, seed=3), "maximize", workers=6)
         assert isinstance(mode, cls) and mode.name == name and mode.direction == "maximize"
+    assert make_mode(replace(RunConfig(), mode="batched-ratchet"), "minimize", workers=6).batch == 6  # type: ignore[attr-defined]
     built = make_mode(replace(RunConfig(), population=population(size=3, islands=2), seed=3), "minimize")
     assert isinstance(built, Population) and built.seed == 3 and built.initial == 4
     with pytest.raises(ValueError, match="direction"):

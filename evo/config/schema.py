@@ -185,7 +185,11 @@ class RunConfig:
 
     name: str = knob("", "run directory name under runs_dir (default: the config file's stem)")
     target: str = knob("target", "target directory (train.py, target.yaml, ...)")
-    mode: Literal["ratchet", "population", "best-of-n"] = knob("population", "ratchet, population or best-of-n")
+    mode: Literal["ratchet", "batched-ratchet", "async-ratchet", "population", "best-of-n"] = knob(
+        "population",
+        "ratchet (one job at a time), batched-ratchet (rounds of one child per slot), async-ratchet (every free slot"
+        " mutates the incumbent), population or best-of-n",
+    )
     seed: int = knob(0, "seeds the search and the candidates' EVO_SEED")
     runs_dir: str = knob("runs", "where run directories are made")
     env: Mapping[str, str] = knob({}, "locked settings for every candidate, over the target's env")

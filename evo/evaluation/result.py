@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -36,7 +36,12 @@ class EvalResult:
     info: dict[str, Any] = field(default_factory=dict)  # from the target's manifest, e.g. entropy_floor_bpb
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = self.status.value
-        data["curve"] = [list(point) for point in self.curve]
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict deep-copies
+        data.update(
+            status=self.status.value,
+            summary=dict(self.summary),
+            curve=[list(point) for point in self.curve],
+            notes=list(self.notes),
+            info=dict(self.info),
+        )
         return data

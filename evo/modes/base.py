@@ -22,6 +22,7 @@ class Job:
     kind: str  # BASELINE (the target as it is), MUTATION (one parent) or CROSSOVER (two)
     parents: tuple[Individual, ...] = ()
     island: int = 0
+    number: int = -1  # the individual's number, stamped by the coordinator when it hands the job out
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Mode(Protocol):
 
     def tell(self, job: Job, individual: Individual | None) -> list[Decision]:
         """A job's outcome: the evaluated individual, or None when no child could be proposed."""
+        ...
+
+    def close(self) -> list[Decision]:
+        """The run asks nothing more and everything out was told: decide what still waits for more results."""
         ...
 
     def best(self) -> Individual | None: ...

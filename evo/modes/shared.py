@@ -105,6 +105,9 @@ class BaselineFirst:
     def committed(self, job: Job, individual: Individual) -> None:
         self._opening.commit(job, individual)
 
+    def close(self) -> list[Decision]:
+        return []  # a mode that decides at every result has nothing left to decide
+
     def tell(self, job: Job, individual: Individual | None) -> list[Decision]:
         """The ratchet's and best-of-n's verdict: keep (the new best), discard or crash."""
         self._opening.tell(job, individual)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from evo.errors import EvoError
-from evo.reporting import figures
+from evo.reporting import figures, scaling
 from evo.reporting.document import Block, Figure, Heading, Paragraph, Table, write_document
 from evo.reporting.facts import (
     OFFLINE,
@@ -132,6 +132,9 @@ def write_bench_report(arms: Mapping[str, Sequence[RunData]], out: Path, title: 
     else:
         blocks.append(Paragraph("No run has an individual with a metric yet: the figures come later."))
     blocks += _pairwise_section(pairs)
+    study = scaling.study_of("scaling", arms)  # names its figures
+    if study is not None:
+        blocks += scaling.blocks(study, out, "Scaling with workers")
     blocks += [Heading("Compute saved by early termination"), _saved_table(ranked)]
     blocks += [Heading("Statuses"), _status_table(ranked)]
     blocks += [Heading("Operators and models")]

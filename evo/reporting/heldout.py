@@ -9,6 +9,7 @@ on fresh seeds the search never used (the run's final check, `holdout.seeds`), e
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 from evo.config import RunConfig
@@ -27,17 +28,31 @@ def heldout(
     """The held-out value of `pick` (a run's final best) and where it comes from, in words ((None, "") if unknown)."""
     if pick is None:
         return None, ""
-    expected = hook(target, "expected")
-    if expected is not None:
-        with GitStore(root / "git", target.editable) as store:
-            files = store.code(pick.commit)
-        value = expected(files, config.budget.seconds, {**target.env, **config.env})
-        return (None if value is None or not math.isfinite(value) else float(value)), EXPECTED
+    if hook(target, "expected") is not None:
+        return expected_values(root, config, target, [pick])[pick.id], EXPECTED
     for event in reversed(events):
         if event.kind == "holdout" and event.data.get("best") == pick.id:
             values = [v for v in event.data["best_values"] if v is not None and math.isfinite(v)]
             return (sum(values) / len(values) if values else None), f"the mean of the pick on {len(values)} fresh seeds"
     return None, ""
+
+
+def expected_values(
+    root: Path, config: RunConfig, target: TargetSpec, picks: Iterable[Individual]
+) -> dict[str, float | None]:
+    """Each individual's noise-free expected metric through the target's `expected` hook (None where it has none, or
+    the answer is not finite), by id."""
+    expected = hook(target, "expected")
+    values: dict[str, float | None] = {}
+    with GitStore(root / "git", target.editable) as store:
+        for pick in picks:
+            value = (
+                None
+                if expected is None
+                else expected(store.code(pick.commit), config.budget.seconds, {**target.env, **config.env})
+            )
+            values[pick.id] = None if value is None or not math.isfinite(value) else float(value)
+    return values
 
 
 def optimum(config: RunConfig, target: TargetSpec) -> float | None:

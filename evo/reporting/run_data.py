@@ -17,6 +17,7 @@ from evo.config import PopulationConfig, RunConfig, SlotsConfig, load_config
 from evo.errors import EvoError
 from evo.evaluation.target import load_target
 from evo.reporting.heldout import heldout, optimum
+from evo.reporting.picks import pick_history
 from population.individual import Individual
 from population.ledger import Event, Ledger
 
@@ -37,6 +38,7 @@ class RunData:
     settings: tuple[tuple[str, str], ...] = ()  # how the search ran, as the report shows it: (name, value) rows
     heldout: float | None = None  # the final pick's held-out value (evo.reporting.heldout), if known
     heldout_source: str = ""  # where it comes from, in words
+    picks: tuple[tuple[float, str], ...] = ()  # (seconds since the run started, the search's pick) at each change
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -88,8 +90,9 @@ def best_so_far(run: RunData) -> list[tuple[float, float, str]]:
 
 
 def final_best(run: RunData) -> Individual | None:
-    points = best_so_far(run)
-    return next(i for i in run.individuals if i.id == points[-1][2]) if points else None
+    """The search's final pick: its mode's best at the end (`picks`), else the best observed."""
+    chosen = run.picks[-1][1] if run.picks else next((b[2] for b in reversed(best_so_far(run))), None)
+    return next((i for i in run.individuals if i.id == chosen), None)
 
 
 def training_seconds(run: RunData) -> tuple[float, float]:
@@ -110,6 +113,7 @@ def load_run(root: str | Path) -> RunData:
     peer = json.loads(peer_path.read_text()) if peer_path.is_file() else None
     with Ledger(ledger_path) as ledger:
         individuals, events = tuple(ledger.all()), tuple(ledger.events())
+        workers, start = int(ledger.get_meta("workers", 0)), ledger.get_meta("started")
     run = RunData(
         root=root,
         name=root.name,
@@ -122,8 +126,13 @@ def load_run(root: str | Path) -> RunData:
         events=events,
         settings=run_settings(config, peer),
     )
-    value, source = heldout(root, config, target, final_best(run), events)
-    return replace(run, heldout=value, heldout_source=source)
+    by_id = {i.id: i for i in run.individuals}
+    if start is None:  # a run from before the start was recorded: its first candidate's start
+        start = min((i.started for i in individuals if i.started is not None), default=0.0)
+    count = config.slots.count if isinstance(config.slots.count, int) else 1
+    history = pick_history(config, run.mode, by_id, metric.direction, workers or count, start)
+    value, source = heldout(root, config, target, by_id[history[-1][1]] if history else None, events)
+    return replace(run, heldout=value, heldout_source=source, picks=history)
 
 
 def run_settings(config: RunConfig, peer: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:

@@ -3,6 +3,7 @@ the parents' common ancestor, read from the session's records and logs."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 from evo.modes import CROSSOVER, Job
@@ -37,7 +38,8 @@ def operator_context(session: RunSession, job: Job, seed: int, learnings: str) -
 def attempts(session: RunSession, limit: int) -> list[Attempt]:
     """The `limit` most recent finished children as traces (only their logs are read), oldest first."""
     by_id = session.individuals
-    children = [i for i in by_id.values() if i.is_finished and i.parents][-limit:]
+    children = list(itertools.islice((i for i in reversed(by_id.values()) if i.is_finished and i.parents), limit))
+    children.reverse()  # newest last; read from the end, so a long run costs no more than a short one
     traces = []
     for individual in children:
         parent = by_id.get(individual.parents[0])

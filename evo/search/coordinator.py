@@ -11,6 +11,7 @@ is evaluated again).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 
 from evo.evaluation import EvalResult, Status
 from evo.execution import EvalRequest, Executor, make_executor
-from evo.modes import BASELINE, CROSSOVER, MUTATION, Decision, Job, Mode, job_rng, make_mode
+from evo.modes import BASELINE, CROSSOVER, RATCHETS, Decision, Job, Mode, job_rng, make_mode
+from evo.modes.replay import job_of, replay
 from evo.operators import Parent, Proposal, Usage
 from evo.operators.factory import Operators, make_operators
 from evo.search.context import attempts, operator_context
@@ -58,6 +60,7 @@ class Coordinator:
         self.noise: NoiseModel | None = None  # the calibrated noise model, when early stop or confirmation is on
         self.untold: set[str] = set()  # recovered individuals not yet told: nothing new is asked until they are
         self.inflight: dict[int, tuple[str, Job, Any]] = {}  # tag -> (kind, job, what the kind needs afterwards)
+        self.counts: Counter[str] = Counter()  # work in flight by kind
         self.ready: list[tuple[Job, int, Proposal]] = []  # children proposed, waiting for a free slot
         simulated_answers = config.executor.kind == "simulated" and config.executor.proposal_seconds > 0
         self.lookahead = Lookahead(0 if self.operators.instant and not simulated_answers else config.slots.ahead)
@@ -83,16 +86,15 @@ class Coordinator:
         self.session.recover(self.executor)
         if self.config.early_stop.enabled or self.config.confirm.enabled or self.config.calibration.enabled:
             self.noise = self._noise_model()
-        mode = make_mode(self.config, self.direction)
-        finished = [i for i in self.individuals.values() if i.is_finished]
-        for individual in sorted(finished, key=lambda i: (i.finished or 0.0, int(i.id))):  # in the order they arrived
-            self._decide(mode, self._job_of(individual), individual, replaying=True)
+        mode = make_mode(self.config, self.direction, self._workers())
         number = self.session.next_number()
+        for _, decisions in replay(mode, self.individuals, number):
+            self._log(mode, decisions, replaying=True)
         # Killed mid-evaluation: evaluate again, and ask nothing new until these are told (a ratchet has one job out
         # at a time, and the rebuilt mode never handed these out).
         for individual in [i for i in self.individuals.values() if not i.is_finished]:
             self.untold.add(individual.id)
-            self._submit_eval(self._job_of(individual), individual, mode)
+            self._submit_eval(job_of(individual, self.individuals), individual, mode)
         stop = ""
         resumed = time.perf_counter()
         while True:
@@ -101,13 +103,16 @@ class Coordinator:
                 stop = self._stop_reason(mode)  # not latched: a failed proposal frees its count
                 ahead = self.lookahead.depth(self.session.clock.monotonic())
 
-                room = self.executor.free() + ahead > self._count(PROPOSE) + len(self.ready)
+                room = self.executor.free() + ahead > self.counts[PROPOSE] + len(self.ready)
                 job = mode.ask(number) if room and not stop else None
                 if job is None:
                     break
+                job = replace(job, number=number)
                 self._submit_propose(job, number)
                 number += 1
             if not self.inflight:
+                if stop:  # decide what a mode held back for results that will not come now
+                    self._log(mode, mode.close(), replaying=False)
                 break
             self.busy_seconds += time.perf_counter() - resumed
             look = self.lookahead.next_look(self.session.clock.monotonic())
@@ -115,6 +120,7 @@ class Coordinator:
             resumed = time.perf_counter()
             for finished_work in done:
                 kind, job, data = self.inflight.pop(finished_work.tag)
+                self.counts[kind] -= 1
                 value = finished_work.result()
                 if kind == PROPOSE:
                     self.lookahead.proposed(finished_work.tag, self.session.clock.monotonic())
@@ -151,10 +157,8 @@ class Coordinator:
     def _submit(self, kind: str, job: Job, data: Any) -> int:
         self.tags += 1
         self.inflight[self.tags] = (kind, job, data)
+        self.counts[kind] += 1
         return self.tags
-
-    def _count(self, kind: str) -> int:
-        return sum(k == kind for k, _, _ in self.inflight.values())
 
     def _submit_propose(self, job: Job, number: int) -> None:
         tag = self._submit(PROPOSE, job, number)
@@ -278,7 +282,7 @@ class Coordinator:
         self.note = change_note(finished, self.individuals, self.direction, self.noise)
         self.session.record(finished)
         self.untold.discard(finished.id)
-        self._decide(mode, job, finished, replaying=False)
+        self._log(mode, mode.tell(job, finished), replaying=False)
         self._learn()
 
     # ---------------------------------------------------------------------------------------------------------------
@@ -323,12 +327,11 @@ class Coordinator:
         self.ledger.update(final)
         self._told(mode, confirmation.job, final)  # type: ignore[arg-type]
 
-    def _decide(self, mode: Mode, job: Job, individual: Individual, replaying: bool) -> None:
-        decisions = mode.tell(job, individual)
+    def _log(self, mode: Mode, decisions: list[Decision], replaying: bool) -> None:
         if not replaying:
             for decision in decisions:
                 self.ledger.event(decision.kind, individual=decision.individual, detail=decision.detail)
-        if mode.name == "ratchet":
+        if mode.name in RATCHETS:
             for decision in decisions:
                 if decision.kind == "keep":
                     self.session.store.move_branch("ratchet", self.individuals[decision.individual].commit)
@@ -346,7 +349,7 @@ class Coordinator:
     def _learn(self) -> None:
         """Every `every` results, the notes are rewritten off this thread (an LLM call must not hold up the slots)."""
         learnings = self.operators.learnings
-        if not learnings.due(self.session.finished) or self._count(LEARN):
+        if not learnings.due(self.session.finished) or self.counts[LEARN]:
             return
         context = operator_context(self.session, Job(BASELINE), 0, learnings.text)
         tag = self._submit(LEARN, Job(BASELINE), None)
@@ -357,16 +360,18 @@ class Coordinator:
             self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
 
     # ---------------------------------------------------------------------------------------------------------------
-    def _job_of(self, individual: Individual) -> Job:
-        parents = tuple(self.individuals[p] for p in individual.parents)
-        kind = BASELINE if not parents else CROSSOVER if len(parents) == 2 else MUTATION
-        return Job(kind, parents, individual.island)
+    def _workers(self) -> int:
+        """The slots the mode plans for (the batched ratchet's round), fixed at the run's start so a resume on
+        another cluster keeps the rounds it had."""
+        workers = int(self.ledger.get_meta("workers", 0)) or self.executor.capacity()
+        self.ledger.set_meta("workers", workers)
+        return workers
 
     def _baseline(self) -> Individual | None:
         return next((i for i in self.individuals.values() if not i.parents), None)
 
     def _stop_reason(self, mode: Mode) -> str:
-        started = len(self.individuals) + self._count(PROPOSE) + len(self.ready)
+        started = len(self.individuals) + self.counts[PROPOSE] + len(self.ready)
         # every LLM call counts: failed proposals and learnings too, not just the children
         if self.fatal:
             return self.fatal
@@ -384,7 +389,7 @@ class Coordinator:
     def _report(self, mode: Mode) -> None:
         if self.operators.spend.total.calls:
             self.ledger.set_meta("llm_cost", self._llm_cost())
-        running, usage = self._count(EVALUATE) + self._count(CONFIRM), self.operators.spend.total
+        running, usage = self.counts[EVALUATE] + self.counts[CONFIRM], self.operators.spend.total
         tokens = (usage.prompt_tokens, usage.completion_tokens, self._llm_cost())
         slots = (self.session.finished, running, self.executor.capacity())
         best = (mode.best(), self._baseline())

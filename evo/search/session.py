@@ -127,6 +127,8 @@ class RunSession:
         check_locked_files(ledger, target)
         run_id = ledger.get_meta("run_id") or secrets.token_hex(8)
         ledger.set_meta("run_id", run_id)
+        if ledger.get_meta("started") is None:  # the run's time zero, on its clock (virtual for a simulated one)
+            ledger.set_meta("started", clock.time())
         individuals = {i.id: i for i in ledger.all()}
         elapsed = float(ledger.get_meta("elapsed", 0.0))
         return cls(paths, config, target, ledger, store, run_id, individuals, clock, clock.monotonic(), elapsed, lock)
