@@ -104,6 +104,8 @@ def test_ctrl_c_says_how_to_resume_and_the_resume_finishes_the_run(tmp_path: Pat
         stderr=subprocess.PIPE,
         text=True,
         env=offline_env(),
+        # as in a terminal: a suite started in the background (`pytest &`) ignores SIGINT, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     for line in process.stderr:  # wait for the first finished individual: candidates are running now
