@@ -101,7 +101,7 @@ class GitStore:
         sha = self._write(b"commit", body).hex()
         self._commits.add(sha)
         self._remember(sha, dict(code))
-        _write_atomic(self.path / "refs" / "tags" / tag, f"{sha}\n")  # a loose ref, as `git tag` writes it
+        _write_atomic(self.path / "refs" / "tags" / tag, f"{sha}\n", self.path)  # a loose ref, as `git tag` writes it
         return sha
 
     def _tree(self, files: Mapping[tuple[str, ...], bytes]) -> bytes:
@@ -240,9 +240,15 @@ def _short(shas: Iterable[str]) -> str:
     return "[" + ", ".join(sha[:12] or "?" for sha in shas) + "]"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, scratch_dir: Path) -> None:
+    """Write `path` whole or not at all: a temporary file in `scratch_dir` (on the same file system, but outside
+    refs/, where a half-written file left by a kill would read as a broken ref) renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(scratch, path)
+    handle, scratch = tempfile.mkstemp(prefix="ref-", dir=scratch_dir)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(scratch, path)
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)

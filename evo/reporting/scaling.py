@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
-from evo.config import load_config
+from evo.config import RunConfig, load_config
 from evo.evaluation.target import load_target
 from evo.reporting.document import Block, Figure, Heading, Paragraph, Table
 from evo.reporting.figures import save
@@ -65,11 +65,12 @@ class Search:
         return next((at for at, value in self.picks if value <= regret), math.inf)
 
 
-def read_search(run: RunData, workers: int, with_children: bool = False) -> Search:
-    """A run's pick history as regrets to the target's optimum (its expected-value hook scores every pick)."""
+def read_search(run: RunData, workers: int, with_children: bool = False, config: RunConfig | None = None) -> Search:
+    """A run's pick history as regrets to the target's optimum (its expected-value hook scores every pick); `config`
+    is the run's, when the caller has read it already."""
     if run.optimum is None:
         raise ValueError(f"{run.root}: the target declares no optimum, so regret is unknown")
-    config = load_config(run.root / "config.yaml")
+    config = config or load_config(run.root / "config.yaml")
     target = load_target(config.target)
     by_id = {i.id: i for i in run.individuals}
     wanted = {pick for _, pick in run.picks}
@@ -141,7 +142,7 @@ def study_of(name: str, arms: Mapping[str, Sequence[RunData]]) -> Study | None:
             count = configs[run.root].slots.count
             workers = count if isinstance(count, int) else 1
             detail = run.mode == FOCUS and workers <= CHILDREN_UP_TO  # how crossover fares: every child scored
-            found.setdefault(f"{run.mode}@{workers}", []).append(read_search(run, workers, detail))
+            found.setdefault(f"{run.mode}@{workers}", []).append(read_search(run, workers, detail, configs[run.root]))
     study = Study(name, float(limits.pop()), found)  # type: ignore[arg-type]
     return study if len(study.workers) > 1 and study.arm(ANCHOR, 1) else None
 
