@@ -92,7 +92,8 @@ def test_an_endpoint_that_refuses_connections_stops_the_run_at_the_first_proposa
     assert "the run failed: the operator cannot work (endpoint)" in done.stderr
     with Ledger(tmp_path / "runs" / "surrogate" / "ledger.sqlite") as ledger:
         failed = ledger.events("proposal_failed")
-    assert 1 <= len(failed) <= 2  # one per slot that asked, not twenty
+    # asked before the first refusal came back: one per free slot and one ahead (the look-ahead's first guess)
+    assert 1 <= len(failed) <= 3  # not twenty
     assert all("gave up after" not in e.data["error"] for e in failed)  # refused at once, not retried
 
 
