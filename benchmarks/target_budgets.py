@@ -38,7 +38,9 @@ def fmt(value: float | None) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.4f}"
 
 
-def evaluate(label: str, tmp: Path, budget: float, corpus: str, seed: int = 0, file: Path | None = None) -> dict:
+def evaluate(
+    label: str, tmp: Path, budget: float, corpus: str, seed: int = 0, file: Path | None = None, device: str = "auto"
+) -> dict:
     out = tmp / label
     command = [
         sys.executable,
@@ -52,6 +54,8 @@ def evaluate(label: str, tmp: Path, budget: float, corpus: str, seed: int = 0, f
         corpus,
         "--seed",
         str(seed),
+        "--device",
+        device,
         "--json",
         "--out",
         str(out),

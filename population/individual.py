@@ -97,7 +97,7 @@ class Individual:
             summary=dict(result.summary),
             curve=tuple(result.curve),
             seeds=(*self.seeds, result.seed),
-            budget_seconds=self.budget_seconds + result.budget,
+            budget_seconds=self.budget_seconds + result.used,
             wall_seconds=self.wall_seconds + result.wall_seconds,
             reason=result.reason,
             finished=finished,

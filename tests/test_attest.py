@@ -130,11 +130,12 @@ def test_untrustworthy_results_are_invalid(attested: TargetSpec, tmp_path: Path,
     assert reason in result.reason
 
 
-def test_a_printed_value_that_disagrees_is_noted_and_ignored(attested: TargetSpec, tmp_path: Path):
+def test_a_printed_value_that_disagrees_makes_the_candidate_invalid(attested: TargetSpec, tmp_path: Path):
     result = run(attested, HONEST + 'print("---")\nprint("val_bpb: 0.000100")\n', tmp_path)
-    assert result.status is Status.OK and result.metric == 1.25
-    assert result.summary["val_bpb"] == 0.0001
-    assert result.notes == ("printed val_bpb 0.0001 differs from the locked evaluation's 1.25; recorded the latter",)
+    assert (result.status, result.metric) == (Status.INVALID, None)  # a candidate that prints a forgery is gaming
+    assert result.reason == "printed val_bpb 0.0001 differs from the locked evaluation's 1.25"
+    agreeing = run(attested, HONEST + 'print("---")\nprint("val_bpb: 1.250000")\n', tmp_path / "agreeing")
+    assert (agreeing.status, agreeing.metric) == (Status.OK, 1.25)
 
 
 def test_editing_prepare_py_at_run_time_is_invalid_even_if_restored(attested: TargetSpec, tmp_path: Path):

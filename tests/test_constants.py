@@ -7,14 +7,13 @@ import textwrap
 
 import pytest
 
+from evo.operators.knobs import Condition, condition_of, is_active
 from evo.operators.train_constants import (
-    Condition,
     Domain,
-    condition_of,
     constants_by_name,
     domain_of,
     format_value,
-    is_active,
+    literal_value,
     read_constants,
     rewrite,
 )
@@ -160,6 +159,26 @@ def test_format_value_writes_like_the_original_literal() -> None:
         assert abs(ast.literal_eval(format_value(value, like)) / value - 1) < 0.05
 
 
+def test_powers_of_two_written_as_powers_are_read_and_rewritten_in_their_form() -> None:
+    text = "A = 2**19  # tokens\nB = 2 ** 4\nC = 1 << 10\nD = 2**0\nE = 3**2\nF = 2**K\nG = 2.0**3\n"
+    constants = constants_by_name(text)
+    assert {n: (c.value, c.source) for n, c in constants.items()} == {
+        "A": (2**19, "2**19"),
+        "B": (16, "2 ** 4"),
+        "C": (1024, "1 << 10"),
+    }
+    assert all(type(c.value) is int for c in constants.values())
+    assert format_value(2**18, "2**19") == "2**18"
+    assert format_value(32, "2 ** 4") == "2 ** 5"
+    assert format_value(4096, "1 << 10") == "1 << 12"
+    assert format_value(24, "2**4") == "24"  # not a power of two: a plain int
+    child = rewrite(text, {"A": format_value(2**20, "2**19")})
+    assert child == text.replace("2**19", "2**20", 1)
+    assert literal_value("2**20") == 2**20 and literal_value("1 << 3") == 8 and literal_value("-1e-3") == -1e-3
+    with pytest.raises(ValueError):
+        literal_value("3**2")
+
+
 def _domain(line: str) -> Domain | None:
     (constant,) = read_constants(line)
     return domain_of(constant)
@@ -201,6 +220,20 @@ def _domain(line: str) -> Domain | None:
         ),
         ("STEPS = 5  # steps (used only when WIDTH in [2, 3])", Domain("int", 1, 20)),
         ('MUON_LR = 0.02  # Muon peak learning rate (used only when OPTIMIZER == "muon")', Domain("log", 2e-3, 0.2)),
+        # powers of two written as powers
+        ("TOTAL_BATCH_SIZE = 2**19 # ~524K tokens per optimizer step", Domain("pow2", 2**17, 2**21)),
+        ("SHIFTED = 1 << 10", Domain("pow2", 256, 4096)),
+        ("BATCH = 2**4  # [8, 64]", Domain("pow2", 8, 64, declared=True)),  # the form says "power of two"
+        # patterns: uppercase letters whose alphabet the comment declares with X= pairs
+        (
+            'WINDOW_PATTERN = "SSSL" # sliding window pattern: L=full, S=half context',
+            Domain("pattern", 2, 8, choices=("L", "S"), declared=True),
+        ),
+        ('P = "ABCABCABCABCABCA"  # A=a, B=b, C=c', Domain("pattern", 8, 16, choices=("A", "B", "C"), declared=True)),
+        ('WINDOW_PATTERN = "SSSL"  # the attention windows', None),
+        ('WINDOW_PATTERN = "SSXL"  # L=full, S=half context', None),  # X is not declared
+        ('WINDOW_PATTERN = "LLLL"  # L=full', None),  # a one-letter alphabet has nothing to vary
+        ('LABEL = "sssl"  # l=long, s=short', None),
     ],
 )
 def test_domain_inference(line: str, domain: Domain | None) -> None:
@@ -219,6 +252,15 @@ def test_domain_contains_respects_type_and_shape() -> None:
     assert Domain("log", 0.1, 10.0).contains(2.0) and not Domain("log", 0.1, 10.0).contains(2)
     assert not Domain("linear", 0.0, 1.0).contains(float("nan"))
     assert Domain("choice", choices=("a", "b")).contains("b") and not Domain("choice", choices=("a",)).contains("c")
+    pattern = Domain("pattern", 2, 8, choices=("L", "S"))
+    assert pattern.contains("SSL") and pattern.contains("LLLLLLLL")
+    assert not pattern.contains("SXL") and not pattern.contains("L") and not pattern.contains("SSSSSSSSS")
+
+
+def test_an_asserted_alphabet_makes_a_pattern_without_a_comment() -> None:
+    (constant,) = read_constants('WINDOW_PATTERN = "SSSL"\n')
+    assert domain_of(constant) is None
+    assert domain_of(constant, alphabets=("AB", "LS")) == Domain("pattern", 2, 8, choices=("L", "S"), declared=True)
 
 
 ACTIVITY = """OPTIMIZER = "adamw"  # "adamw", or "muon"

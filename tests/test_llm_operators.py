@@ -413,3 +413,13 @@ def test_a_search_replayed_from_a_cassette_reproduces_the_same_children(fake_ope
         [PARENT], Context(**{**CONTEXT.__dict__, "seed": 99, "learnings": "something new"})
     )
     assert not extra.ok and "has no recorded answer" in extra.error
+
+
+def test_a_child_that_breaks_an_assert_of_its_file_is_sent_back_before_it_runs(fake_openai: FakeOpenAI):
+    guarded = TRAIN.replace("\nDEPTH = 4", "\nassert WIDTH % N_HEAD == 0\nDEPTH = 4", 1)
+    parent = Parent("p1", {"train.py": guarded}, 3.05, "ok", "baseline")
+    fake_openai.script(Completion(swap("N_HEAD =", "N_HEAD = 4", "N_HEAD = 3")), Completion(GOOD))
+    proposal = operator(fake_openai).propose([parent], CONTEXT)
+    assert proposal.ok and proposal.usage.calls == 2 and "N_HEAD = 4" in proposal.code["train.py"]
+    repair = fake_openai.chat_requests[1].body["messages"][3]["content"]
+    assert "train.py:32: assert WIDTH % N_HEAD == 0 fails (WIDTH=128, N_HEAD=3)" in repair

@@ -11,8 +11,9 @@ from functools import lru_cache
 import pytest
 
 from evo.operators.base import Context, Parent, Proposal, Usage, child_problem
+from evo.operators.knobs import is_active
 from evo.operators.param_mutation import ParamMutation
-from evo.operators.train_constants import Constant, constants_by_name, domain_of, is_active, read_constants, rewrite
+from evo.operators.train_constants import Constant, constants_by_name, domain_of, read_constants, rewrite
 from tests.conftest import REPO
 
 TARGET = (REPO / "target" / "train.py").read_text()
@@ -103,13 +104,16 @@ def test_a_thousand_draws_on_the_default_target_stay_in_their_domains() -> None:
 
 def test_a_thousand_draws_on_the_surrogate_target_stay_in_their_domains() -> None:
     optimizers: Counter[str] = Counter()
+    turned: set[str] = set()
     for seed in range(1000):
         changed = _check_child(SURROGATE, _propose(SURROGATE, seed), compare_ast=seed % 25 == 0)
+        turned |= changed.keys()
         if "OPTIMIZER" in changed:
             optimizers[changed["OPTIMIZER"][1].value] += 1
         if "WIDTH" in changed:
             assert changed["WIDTH"][1].value in {64, 128, 512, 1024}
     assert set(optimizers) == {"muon", "sgd"}
+    assert turned == set(constants_by_name(SURROGATE))  # it reports its constants through globals(): all matter
 
 
 def _changed_over_seeds(text: str, seeds: int = 300) -> Counter[str]:

@@ -90,7 +90,8 @@ def test_a_tpe_run_writes_a_run_directory_like_evos_own(searched: tuple[Path, st
         assert trial.budget_seconds + trial.saved_seconds == pytest.approx(BUDGET)
         assert 0 < trial.budget_seconds < BUDGET and trial.reason.startswith("stopped at ")
     assert {e.data["individual"] for e in run.events if e.kind == "pruned"} == {t.id for t in pruned}
-    assert all(t.budget_seconds == BUDGET and t.saved_seconds == 0 for t in trials if t.status != "pruned")
+    assert all(t.budget_seconds == BUDGET and t.saved_seconds == 0 for t in trials if t.status == "ok")
+    assert all(t.budget_seconds < BUDGET for t in trials if t.status == "crash")  # charged the seconds it ran
     consistent(root)
 
 

@@ -240,6 +240,7 @@ def test_a_finished_run_report(arms: dict[str, list[RunData]], tmp_path: Path) -
     report = write_run_report(run, tmp_path / "report")
     markdown = report.read_text()
     summary = dict(row for row in table(markdown, "Summary"))  # type: ignore[misc]
+    assert "WARNING: val_bpb is read from what each candidate prints" in markdown  # the surrogate does not attest
     assert summary["mode"] == "population" and "known optimum 1.00297" in summary["regret"]
     assert re.match(r"[\d.]+ -> [\d.]+: gain [\d.e-]+", summary["baseline -> best"])
     assert "used" in summary["budget seconds"] and summary["LLM"] == "offline operators: no LLM calls"

@@ -3,19 +3,19 @@ them, turned into Optuna distributions, and a trial's values written back into t
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evo.operators.knobs import mutable_constants
 from evo.operators.train_constants import (
     Constant,
     Domain,
     Value,
     constants_by_name,
     format_value,
-    mutable_constants,
+    literal_value,
     rewrite,
 )
 
@@ -33,8 +33,9 @@ class Knob:
 
 
 def search_space(code: Mapping[str, str], editable: Sequence[str]) -> list[Knob]:
-    """Every mutable constant of the editable Python files: the knobs the offline param operator turns."""
-    found = mutable_constants(code, editable)
+    """Every mutable constant of the editable Python files: the knobs the offline param operator turns, less its
+    letter patterns (``"SSSL"``), which have no Optuna distribution."""
+    found = [(file, c, d) for file, c, d in mutable_constants(code, editable) if d.kind != "pattern"]
     several = len({file for file, _, _ in found}) > 1
     return [Knob(file, c, d, f"{file}:" * several + c.name) for file, c, d in found]
 
@@ -76,7 +77,7 @@ def _literal(knob: Knob, value: Value) -> str:
         return knob.constant.source
     for digits in range(_DIGITS, 18):
         literal = format_value(value, knob.constant.source, digits)
-        if knob.domain.contains(ast.literal_eval(literal)):
+        if knob.domain.contains(literal_value(literal)):
             return literal
     return repr(value)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from evo.config import BudgetConfig, CalibrationConfig, SlotsConfig
 from evo.errors import EvoError
-from evo.evaluation import Action, EvalResult, EvalSettings, Status, evaluate, load_target
+from evo.evaluation import Action, EvalResult, EvalSettings, Status, TargetSpec, evaluate, load_target
+from evo.evaluation.control import control_lines, run_budget
 from evo.execution import LocalExecutor
 from evo.stopping.calibration import cached_or_calibrate
 
@@ -90,11 +91,15 @@ def _add_settings(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _settings(args: argparse.Namespace, seed: int = 0) -> EvalSettings:
+def _settings(args: argparse.Namespace, target: TargetSpec, seed: int = 0) -> EvalSettings:
+    """The run's settings from the flags, after saying what evo controls in `target` (on stderr)."""
+    for line in control_lines(target, args.budget):
+        print(f"evo: {line}", file=sys.stderr)
     env = dict(args.env)
     if args.corpus:
         env["EVO_CORPUS"] = args.corpus
-    budget = BudgetConfig(args.budget, args.clock, args.startup_grace, args.eval_grace, args.memory_limit)
+    seconds = run_budget(target, args.budget)
+    budget = BudgetConfig(seconds, args.clock, args.startup_grace, args.eval_grace, args.memory_limit)
     return EvalSettings(
         budget=budget,
         seed=seed,
@@ -134,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.file.is_file():
             raise EvoError(f"--file {str(args.file)!r}: no such file")
         code = {target.editable[0]: args.file.read_text()}
-    settings = _settings(args, args.seed)
+    settings = _settings(args, target, args.seed)
     out = args.out or Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     live = not args.json and sys.stderr.isatty()
     result = evaluate(target, code, out, settings, ProgressLine(settings.budget.seconds) if live else None)
@@ -156,7 +161,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.probes < 0:
         raise EvoError(f"--probes must be at least 0, got {args.probes}")
     target = load_target(args.target)
-    settings = _settings(args)
+    settings = _settings(args, target)
     executor = LocalExecutor(SlotsConfig(count=args.slots, threads=settings.threads, device=settings.device))
 
     def show(name: str, seed: int, result: EvalResult) -> None:

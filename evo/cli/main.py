@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evo import __version__
+from evo.cli.adopt_command import add_adopt_command, cmd_adopt
 from evo.cli.eval_commands import add_eval_commands, cmd_calibrate, cmd_eval
 from evo.errors import EvoError, RunFailed
 from population.errors import PopulationError
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     add_eval_commands(commands)
+    add_adopt_command(commands)
     add_run_commands(commands)
     return parser
 
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_eval(args)
         if args.command == "calibrate":
             return cmd_calibrate(args)
+        if args.command == "adopt":
+            return cmd_adopt(args)
         # The search stack and the openai client are slow to import: only for the commands that need them.
         from evo.cli.search_commands import COMMANDS
 

@@ -17,6 +17,9 @@ from evo.cli.inspect_commands import cmd_export, cmd_show, cmd_status, value
 from evo.cli.progress import ProgressDisplay, printable
 from evo.config import load_config
 from evo.errors import RunFailed
+from evo.evaluation import load_target
+from evo.evaluation.control import control_lines
+from evo.evaluation.diagnosis import failure_hint
 from evo.reporting.run_data import PEER_FILE, load_run
 from evo.search import Coordinator, Outcome, improvement, start
 
@@ -25,6 +28,8 @@ LOG_LINES = 15  # of a failed baseline's log, shown when a run fails
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
+    for line in control_lines(load_target(config.target), config.budget.seconds):
+        print(f"evo: {line}", file=sys.stderr)
     root = start(config)
     print(
         f"evo run: {root} ({config.mode}, target {config.target}, {config.budget.seconds:g} s "
@@ -95,7 +100,8 @@ def _failed_log(outcome: Outcome) -> str:
     if not log.is_file():
         return ""
     tail = log.read_text(errors="replace").splitlines()[-LOG_LINES:]
-    return f"the end of {log}:\n" + "\n".join(f"  {printable(line, 200)}" for line in tail)
+    hint = failure_hint("\n".join(tail))
+    return f"the end of {log}:\n" + "\n".join(f"  {printable(line, 200)}" for line in tail) + f"\n{hint}" * bool(hint)
 
 
 COMMANDS = {

@@ -62,6 +62,11 @@ class ExecutorConfig:
     retries: int = knob(
         2, "ray: runs again of a candidate whose worker or node died, before it counts as a crash", ge=0
     )
+    sandbox: Literal["auto", "off", "required"] = knob(
+        "auto",
+        "candidates may write only their workspace and reach no network unless the target says network: true (auto:"
+        " where bubblewrap works, said once where not; required: refuse to run where not; off)",
+    )
     proposal_seconds: float = knob(0.0, "simulated: median seconds a proposal takes (the LLM's answer time)", ge=0)
     proposal_spread: float = knob(0.5, "simulated: spread of that time, the sd of its logarithm", ge=0)
 
@@ -167,7 +172,16 @@ class LLMSection:
 
     models: tuple[ModelConfig, ...] = knob((), "ensemble (empty: EVO_MODEL at OPENAI_BASE_URL, if set)")
     temperature: float = knob(0.7, "sampling temperature", ge=0, le=2)
-    max_tokens: int = knob(4096, "tokens per answer", ge=1)
+    max_tokens: int = knob(4096, "most tokens an answer may use (each call is given what the context leaves)", ge=1)
+    context_tokens: int = knob(
+        8192, "the model's context window, prompt and answer, counted with evo's conservative estimate", ge=1
+    )
+    min_answer_tokens: int = knob(
+        1024,
+        "room an edit answer is always left: the prompt is trimmed to leave it (order: operators/llm/fit.py)",
+        ge=1,
+    )
+    whole_file: bool = knob(False, "ask for the whole file back, not SEARCH/REPLACE blocks, where file and answer fit")
     timeout: float = knob(120.0, "seconds per request", gt=0)
     retries: int = knob(4, "extra attempts after a retryable failure", ge=0)
     backoff: float = knob(1.0, "seconds before the first retry, doubled each time", ge=0)

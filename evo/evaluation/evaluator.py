@@ -8,7 +8,10 @@ result whose status says, in one line, why it is not `ok`.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -23,14 +26,38 @@ from evo.evaluation.monitor import Action, Monitor, NoMonitor
 from evo.evaluation.parsing import OutputParser, compile_progress
 from evo.evaluation.process import Limits, Outcome, run_supervised
 from evo.evaluation.result import EvalResult, Status
+from evo.evaluation.sandbox import sandbox_prefix, scratch_env
 from evo.evaluation.settings import EvalSettings, candidate_env, locked_settings
 from evo.evaluation.target import TargetSpec
 from evo.evaluation.workspace import Fingerprint, build_workspace, touched_locked_files
 
+LAUNCHER = Path(__file__).with_name("launcher.py")
 
-def _command(target_command: tuple[str, ...]) -> tuple[str, ...]:
-    """Run `python ...` with this interpreter, so a target works the same inside evo's virtual environment."""
-    return (sys.executable, *target_command[1:]) if target_command[0] == "python" else target_command
+
+def _command(target: TargetSpec) -> tuple[str, ...]:
+    """Run `python ...` with this interpreter, so a target works the same inside evo's virtual environment; through
+    evo's launcher where the target has one."""
+    command = target.command
+    if command[0] != "python":
+        return command
+    return (sys.executable, *([str(LAUNCHER)] if target.launch else []), *command[1:])
+
+
+def _writable(target: TargetSpec) -> list[Path]:
+    """The target's declared writable folders on this machine (`~` is this user's home), made if missing: a bind
+    needs its source to exist."""
+    folders = [Path(os.path.expanduser(folder)).resolve() for folder in target.writable]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folders
+
+
+def _launch_env(target: TargetSpec) -> dict[str, str]:
+    launch = target.launch
+    if launch is None:
+        return {}
+    spec = {"budget": launch.budget, "seed": launch.seed, "evaluate": launch.evaluate, "metric": target.metric.name}
+    return {"EVO_LAUNCH": json.dumps(spec)}
 
 
 def evaluate(
@@ -48,10 +75,13 @@ def evaluate(
     workdir.mkdir(parents=True, exist_ok=True)
     workspace = workdir / "workspace"
     fingerprints = build_workspace(target, code, workspace)
-    env = candidate_env(target, settings)
+    scratch = workdir / "scratch"  # its TMPDIR: with the workspace, all it may write
+    scratch.mkdir(exist_ok=True)
+    sandbox = sandbox_prefix(settings.sandbox, (workspace, scratch, *_writable(target)), target.network)
+    env = {**candidate_env(target, settings), **_launch_env(target)}
     manifest = (
         load_manifest(target, (sys.executable,), env, locked_settings(target, settings))
-        if target.metric.attested
+        if target.metric.attested and target.prepare is not None
         else {}
     )
     parser = OutputParser(compile_progress(target.progress), settings.budget.seconds)
@@ -68,7 +98,11 @@ def evaluate(
 
     log = CappedLog(workdir / "log.txt", settings.log_bytes)
     limits = Limits(settings.hard_limit, settings.budget.memory_mb)
-    outcome = run_supervised(_command(target.command), workspace, env, limits, log, on_line, cancel)
+    run_env = {**env, **scratch_env(scratch)}
+    try:
+        outcome = run_supervised(_command(target), workspace, run_env, limits, log, on_line, cancel, sandbox)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     tail = log.tail_text()
     status, metric, reason, notes = _judge(target, settings, outcome, parser, manifest, workspace, fingerprints, tail)
     info = {k: v for k, v in manifest.items() if k not in ("kind", "expect")}
@@ -83,12 +117,23 @@ def evaluate(
         peak_rss_mb=outcome.peak_rss_mb,
         seed=settings.seed,
         budget=settings.budget.seconds,
+        used_seconds=_used(settings, outcome, parser) if status in _CUT_SHORT else None,
         clock=settings.budget.clock,
         log_path=str(log.path),
         log_tail=tail,
         notes=tuple(notes),
         info=info,
     )
+
+
+_CUT_SHORT = (Status.CRASH, Status.TIMEOUT)  # charged the seconds they ran, not the whole budget
+
+
+def _used(settings: EvalSettings, outcome: Outcome, parser: OutputParser) -> float:
+    """Budget seconds a run cut short used: where its curve got to on the budget clock (a simulated target's clock
+    too), else its wall time; at most the budget."""
+    reached = parser.curve[-1][0] if parser.curve else outcome.wall_seconds
+    return min(settings.budget.seconds, reached)
 
 
 def _judge(
@@ -128,9 +173,8 @@ def _judge(
         except AttestationError as exc:
             return Status.INVALID, None, str(exc), notes
         if isinstance(printed, float) and not math.isclose(printed, metric, rel_tol=1e-4, abs_tol=1e-5):
-            notes.append(
-                f"printed {name} {printed:g} differs from the locked evaluation's {metric:g}; recorded the latter"
-            )
+            differs = f"printed {name} {printed:g} differs from the locked evaluation's {metric:g}"
+            return Status.INVALID, None, differs, notes
         return Status.OK, metric, "", notes
     if printed is None:
         return Status.INVALID, None, f"no {name} in the summary block", notes

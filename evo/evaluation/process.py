@@ -23,7 +23,8 @@ from typing import Any
 from evo.errors import EvoError
 from evo.evaluation.logcap import CappedLog
 from evo.evaluation.parsing import LineSplitter
-from evo.evaluation.proctree import COOKIE_VAR, cpu_seconds, kill_everything, process_tree
+from evo.evaluation.proctree import COOKIE_VAR, cpu_seconds, descendant, kill_everything, process_tree
+from evo.evaluation.sandbox import GENERATIONS
 
 RESULT_FD_VAR = "EVO_RESULT_FD"
 MAX_CHANNEL_BYTES = 256 * 1024
@@ -65,16 +66,18 @@ def run_supervised(
     log: CappedLog,
     on_line: Callable[[str], bool],
     cancel: threading.Event | None = None,
+    sandbox: Sequence[str] = (),
 ) -> Outcome:
-    """Run `command`; `on_line` sees each output line and returns True to stop the run; setting `cancel` stops it
-    within a poll interval whatever it prints."""
+    """Run `command` (under `sandbox`, a prefix from evo.evaluation.sandbox); `on_line` sees each output line and
+    returns True to stop the run; setting `cancel` stops it within a poll interval whatever it prints."""
     read_fd, write_fd = os.pipe()
     cookie = secrets.token_hex(8)
     full_env = {**env, RESULT_FD_VAR: str(write_fd), COOKIE_VAR: cookie}
+    argv = [*sandbox, *command]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            list(command),
+            argv,
             cwd=cwd,
             env=full_env,
             stdin=subprocess.DEVNULL,
@@ -85,10 +88,10 @@ def run_supervised(
         )
     except OSError as exc:
         os.close(read_fd)
-        raise EvoError(f"cannot start {command[0]!r} in {cwd}: {exc.strerror}") from None
+        raise EvoError(f"cannot start {argv[0]!r} in {cwd}: {exc.strerror}") from None
     finally:
         os.close(write_fd)
-    run = _Run(proc, start, read_fd, log, on_line)
+    run = _Run(proc, start, read_fd, log, on_line, GENERATIONS if sandbox else 0)
     try:
         killed_for = run.watch(limits, cancel)
     except BaseException:  # the harness itself is stopping (Ctrl-C, an error): take the candidate down with it
@@ -103,7 +106,7 @@ def run_supervised(
     run.drain()
     run.close()
     return Outcome(
-        exit_code=proc.returncode,
+        exit_code=_exit_code(proc.returncode, bool(sandbox)),
         killed_for=killed_for,
         wall_seconds=time.monotonic() - start,
         peak_rss_mb=run.peak_rss / 2**20,
@@ -111,6 +114,12 @@ def run_supervised(
         channel_errors=run.channel_errors,
         survivors=tuple(sorted(left)),
     )
+
+
+def _exit_code(code: int, sandboxed: bool) -> int:
+    """The candidate's exit code. bwrap reports a candidate killed by signal N as exit 128 + N, as shells do: read it
+    back as the signal (a candidate that exits with 128 + N itself reads as killed by N)."""
+    return 128 - code if sandboxed and code > 128 and code - 128 in signal.valid_signals() else code
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -126,9 +135,17 @@ class _Run:
     """The state of one supervised run's event loop."""
 
     def __init__(
-        self, proc: subprocess.Popen[bytes], start: float, read_fd: int, log: CappedLog, on_line: Callable[[str], bool]
+        self,
+        proc: subprocess.Popen[bytes],
+        start: float,
+        read_fd: int,
+        log: CappedLog,
+        on_line: Callable[[str], bool],
+        generations: int,
     ) -> None:
         self.proc, self.start, self.log, self.on_line = proc, start, log, on_line
+        self._generations = generations  # between the process started and the candidate's main process (a sandbox)
+        self._main: int | None = None
         self.records: list[Record] = []
         self.channel_errors = 0
         self.peak_rss = 0
@@ -229,6 +246,8 @@ class _Run:
         if not isinstance(data, dict):
             self.channel_errors += 1
             return
-        cpu = cpu_seconds(self.proc.pid)
+        if self._main is None:
+            self._main = descendant(self.proc.pid, self._generations)
+        cpu = cpu_seconds(self._main) if self._main is not None else None
         self._last_cpu = cpu if cpu is not None else self._last_cpu
         self.records.append(Record(time.monotonic() - self.start, self._last_cpu, data))

@@ -114,6 +114,19 @@ def process_tree(root: int) -> list[ProcInfo]:
     return [info for proc in members.values() if (info := _measure(proc)) is not None]
 
 
+def descendant(pid: int, generations: int) -> int | None:
+    """`pid`'s eldest live descendant `generations` down (`pid` itself at 0), or None where there is none yet."""
+    for _ in range(generations):
+        try:
+            children = psutil.Process(pid).children()
+            if not children:
+                return None
+            pid = min(children, key=lambda child: (child.create_time(), child.pid)).pid
+        except psutil.Error:
+            return None
+    return pid
+
+
 def cpu_seconds(pid: int) -> float | None:
     """`pid`'s own CPU seconds (user and system, all threads), or None if it is gone, a zombie or unreadable."""
     try:

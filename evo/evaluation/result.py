@@ -33,7 +33,13 @@ class EvalResult:
     log_path: str
     log_tail: str  # the last lines of output: the error for a crash
     notes: tuple[str, ...] = ()  # warnings that did not change the status
+    used_seconds: float | None = None  # budget seconds used by a run cut short (a crash); None: the whole budget
     info: dict[str, Any] = field(default_factory=dict)  # from the target's manifest, e.g. entropy_floor_bpb
+
+    @property
+    def used(self) -> float:
+        """Budget seconds this evaluation is charged: a crash after 2 s used 2 s, not the budget."""
+        return self.budget if self.used_seconds is None else self.used_seconds
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict deep-copies

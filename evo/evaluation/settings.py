@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from evo.config import BudgetConfig, SlotsConfig
+from evo.config import BudgetConfig, ExecutorConfig, SlotsConfig
 from evo.evaluation.target import TargetSpec
 
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
@@ -27,6 +27,7 @@ class EvalSettings:
     threads: int | None = None  # CPU threads for the candidate (None: all cores)
     device: str = SlotsConfig.device  # "auto", "cpu" or "cuda", passed as EVO_DEVICE
     gpus: str | None = None  # CUDA_VISIBLE_DEVICES for this candidate
+    sandbox: str = ExecutorConfig.sandbox  # "auto", "off" or "required" (evo.evaluation.sandbox)
     env: Mapping[str, str] = field(default_factory=dict)  # locked settings over the target's env (e.g. EVO_CORPUS)
     marks: Mapping[str, str] = field(default_factory=dict)  # extra env that is not a setting (e.g. the run's id)
     log_bytes: int = LOG_BYTES

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from evo.errors import EvoError
+from evo.evaluation.adopt import adopt
 from evo.evaluation.parsing import DEFAULT_PROGRESS, compile_progress
 
 SPEC_FILE = "target.yaml"
@@ -35,6 +36,15 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
+class LaunchSpec:
+    """What evo's launcher (evo/evaluation/launcher.py) controls in a target whose locked code fixes it."""
+
+    budget: str | None = None  # "module.NAME" of a locked module's budget constant, set to each run's budget
+    seed: bool = False  # seed every RNG from EVO_SEED and offset the script's own fixed seeds by it
+    evaluate: str | None = None  # "module.function" of the locked evaluation: its return value is the attested metric
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     root: Path
     editable: tuple[str, ...] = ("train.py",)  # the files an operator may change; every other file is locked
@@ -46,6 +56,12 @@ class TargetSpec:
     env: Mapping[str, str] = field(default_factory=dict)  # locked settings passed to every run
     locked: Mapping[str, str] = field(default_factory=dict)  # locked file -> sha256, taken when the target loads
     hooks: Mapping[str, str] = field(default_factory=dict)  # HOOKS name -> "module:function" of a locked module
+    launch: LaunchSpec | None = None  # evo's launcher takes control of what the locked code fixes (evo adopt)
+    fixed_budget: float | None = None  # the target trains for its own budget, which evo cannot set
+    seeded: bool = True  # EVO_SEED changes the run (false: re-runs differ only by nondeterminism)
+    adopted: bool = False  # no target.yaml: evo adopted the directory in memory (`evo adopt` writes it down)
+    network: bool = False  # candidates may reach the network (otherwise the sandbox cuts it, where there is one)
+    writable: tuple[str, ...] = ()  # folders outside its workspace a candidate may write (e.g. a download cache)
 
     def read_program(self) -> str:
         path = self.root / self.program
@@ -76,9 +92,11 @@ def load_target(root: str | Path) -> TargetSpec:
     if not root.is_dir():
         raise EvoError(f"target directory {str(root)!r} not found")
     spec_path = root / SPEC_FILE
-    raw = _read_yaml(spec_path) if spec_path.is_file() else {}
+    adopted = not spec_path.is_file()
+    raw = _read_yaml(spec_path) if not adopted else adopt(root).spec  # in memory: what `evo adopt` would write
     where = f"{spec_path}"
-    known = {"editable", "command", "prepare", "program", "metric", "progress", "env", "hooks"}
+    known = {"editable", "command", "prepare", "program", "metric", "progress", "env", "hooks", "launch"}
+    known |= {"fixed_budget", "seeded", "network", "writable"}
     for key in raw:
         if key not in known:
             raise EvoError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -99,6 +117,21 @@ def load_target(root: str | Path) -> TargetSpec:
         raise EvoError(f"{where}: key 'env' must be a mapping of variable names to values")
     locked = {name: sha256_file(root / name) for name in target_files(root) if name not in editable}
     hooks = _hooks(raw.get("hooks", {}), where, root, locked)
+    launch = _launch(raw["launch"], where, command, locked) if raw.get("launch") is not None else None
+    if metric.attested and prepare is None and (launch is None or launch.evaluate is None):
+        raise EvoError(
+            f"{where}: key 'metric.attested' needs a 'prepare' command that writes the manifest, or 'launch.evaluate'"
+        )
+    fixed = raw.get("fixed_budget")
+    if fixed is not None and (isinstance(fixed, bool) or not isinstance(fixed, (int, float)) or fixed <= 0):
+        raise EvoError(f"{where}: key 'fixed_budget' must be a positive number of seconds, got {fixed!r}")
+    seeded = raw.get("seeded", True)
+    if not isinstance(seeded, bool):
+        raise EvoError(f"{where}: key 'seeded' must be true or false, got {seeded!r}")
+    network = raw.get("network", False)
+    if not isinstance(network, bool):
+        raise EvoError(f"{where}: key 'network' must be true or false, got {network!r}")
+    writable = tuple(_str_list(raw["writable"], f"{where}: key 'writable'")) if raw.get("writable") else ()
     return TargetSpec(
         root=root,
         editable=editable,
@@ -110,6 +143,12 @@ def load_target(root: str | Path) -> TargetSpec:
         env={k: str(v) for k, v in env.items()},
         locked=locked,
         hooks=hooks,
+        launch=launch,
+        fixed_budget=None if fixed is None else float(fixed),
+        seeded=seeded,
+        adopted=adopted and bool(raw),
+        network=network,
+        writable=writable,
     )
 
 
@@ -126,6 +165,30 @@ def _hooks(value: Any, where: str, root: Path, locked: Mapping[str, str]) -> dic
         if f"{module}.py" not in locked:
             raise EvoError(f"{where}: key 'hooks.{name}' names {module}.py, which is not a locked file of {root}")
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _launch(value: Any, where: str, command: tuple[str, ...], locked: Mapping[str, str]) -> LaunchSpec:
+    """`launch`: names of a locked module's budget constant and evaluation function, and whether to take the seeds."""
+    if not isinstance(value, dict):
+        raise EvoError(f"{where}: key 'launch' must be a mapping (budget, seed, evaluate), got {value!r}")
+    for key in value:
+        if key not in ("budget", "seed", "evaluate"):
+            raise EvoError(f"{where}: unknown key 'launch.{key}' (known: budget, evaluate, seed)")
+    if len(command) < 2 or command[0] != "python" or not command[1].endswith(".py"):
+        raise EvoError(f"{where}: key 'launch' needs a command 'python SCRIPT.py ...', got {' '.join(command)!r}")
+    for key in ("budget", "evaluate"):
+        path = value.get(key)
+        if path is None:
+            continue
+        module, _, name = str(path).rpartition(".")
+        if not (name.isidentifier() and all(part.isidentifier() for part in module.split("."))):
+            raise EvoError(f"{where}: key 'launch.{key}' must be 'module.NAME', got {path!r}")
+        if f"{module.replace('.', '/')}.py" not in locked:
+            raise EvoError(f"{where}: key 'launch.{key}' names {module}, which is not a locked module of the target")
+    seed = value.get("seed", False)
+    if not isinstance(seed, bool):
+        raise EvoError(f"{where}: key 'launch.seed' must be true or false, got {seed!r}")
+    return LaunchSpec(value.get("budget"), seed, value.get("evaluate"))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

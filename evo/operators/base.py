@@ -50,6 +50,7 @@ class Context:
     learnings: str = ""  # the run's condensed notes
     ancestor: Code | None = None  # crossover: the parents' common ancestor, for diffs and three-way merges
     seed: int = 0  # operators draw their randomness from this, so a search replays exactly
+    locked_code: Mapping[str, str] = field(default_factory=dict)  # locked .py file -> text: constants asserts import
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ FAILURES = {
     "cap": "the run's LLM spend cap is reached (llm.max_cost, llm.max_tokens_total, stop.cost)",
     "unavailable": "the endpoint kept failing (rate limits, server errors, timeouts) through every retry",
     "request": "the endpoint rejected the request",
+    "context": "the prompt does not fit the model's context, even trimmed: a model with a longer one, and "
+    "llm.context_tokens raised to match, can take this file",
     "answer": "the model's answer could not be used",
     "child": "no valid child came of it",
 }

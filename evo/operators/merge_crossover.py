@@ -21,6 +21,7 @@ from pathlib import Path
 from deap import tools
 
 from evo.operators.base import Code, Context, Parent, Proposal, child_problem
+from evo.operators.constant_checks import broken_assert
 from evo.operators.train_constants import constants_by_name, rewrite
 from population.deap_random import seeded_global_random
 
@@ -152,13 +153,14 @@ def uniform_constants(
 
 
 def _problem(a: Parent, b: Parent, child: Code, context: Context) -> str | None:
-    """Why `child` is no valid new child of A and B, or None."""
+    """Why `child` is no valid new child of A and B, or None: among other reasons, an assert of the file it fails
+    and A passes (`constant_checks`)."""
     problem = child_problem(a.code, child, context)
     if problem is not None:
         return problem.replace("its parent", "parent A")
     if all(child.get(name, b.code.get(name)) == b.code.get(name) for name in {*b.code, *child}):
         return "the child is identical to parent B"
-    return None
+    return broken_assert(a.code, child, context.locked_code)
 
 
 def _label(parent: Parent) -> str:

@@ -2,14 +2,16 @@
 
 Without an LLM the search still needs steps a human would take, so this operator turns knobs: numbers move by DEAP's
 bounded polynomial mutation (on the exponent for powers of two, on the logarithm for scales such as learning rates),
-strings switch to another declared choice and bools flip. Only the literals change (see `train_constants`), so a
-child differs from its parent by exactly the values its description names. A constant whose comment says it is
-``used only when`` a condition that is false in the parent is left alone: changing it would train the same model.
+strings switch to another declared choice, patterns (``"SSSL"``) get one letter replaced, inserted or deleted, and
+bools flip. Only the literals change (see `train_constants`), so a child differs from its parent by exactly the values
+its description names. Constants that would train the same model are left alone (`knobs`): those whose comment says
+they are ``used only when`` a condition that is false in the parent, and those that only feed printouts. A child that
+fails one of the file's own asserts its parent passes (`constant_checks`: ``TOTAL_BATCH_SIZE % tokens_per_fwdbwd ==
+0``) is redrawn, up to a bound, rather than spent on a run that crashes at startup.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 import random
 from collections.abc import Sequence
@@ -17,10 +19,13 @@ from collections.abc import Sequence
 from deap import tools
 
 from evo.operators.base import Context, Parent, Proposal
-from evo.operators.train_constants import Constant, Domain, Value, format_value, mutable_constants, rewrite
+from evo.operators.constant_checks import broken_by_rewrite
+from evo.operators.knobs import mutable_constants
+from evo.operators.train_constants import Constant, Domain, Value, format_value, literal_value, rewrite
 from population.deap_random import seeded_global_random
 
 _DRAWS = 64  # draws per constant before giving up on it; precision grows every 16 failed draws
+_CHILDREN = 16  # children drawn before giving up when each fails an assert of the file
 
 
 class ParamMutation:
@@ -42,6 +47,23 @@ class ParamMutation:
             return Proposal(
                 None, "param: nothing to mutate", operator=self.name, error=f"no mutable constants in {files}"
             )
+        broken = ""
+        for _ in range(_CHILDREN):
+            changes, notes = self._draw_changes(knobs, rng)
+            if not notes:
+                return Proposal(None, "param: nothing to mutate", operator=self.name, error="no constant could change")
+            broken = broken_by_rewrite(parent.code, changes, context.locked_code)
+            if broken is None:
+                code = {**parent.code, **{file: rewrite(parent.code[file], lits) for file, lits in changes.items()}}
+                return Proposal(code, "param: " + ", ".join(notes), operator=self.name)
+        error = f"each of {_CHILDREN} children failed an assert, the last: {broken}"
+        return Proposal(None, "param: no child passes the file's asserts", operator=self.name, error=error)
+
+    def _draw_changes(
+        self, knobs: list[tuple[str, Constant, Domain]], rng: random.Random
+    ) -> tuple[dict[str, dict[str, str]], list[str]]:
+        """One draw of one to `max_changes` new literals (file -> constant -> literal) and their notes; none if no
+        constant could change."""
         wanted = rng.randint(1, min(self.max_changes, len(knobs)))
         changes: dict[str, dict[str, str]] = {}
         notes: list[str] = []
@@ -54,10 +76,7 @@ class ParamMutation:
             notes.append(f"{file}:" * several_files + f"{constant.name} {constant.source} -> {literal}")
             if len(notes) == wanted:
                 break
-        if not notes:
-            return Proposal(None, "param: nothing to mutate", operator=self.name, error="no constant could change")
-        code = {**parent.code, **{file: rewrite(parent.code[file], lits) for file, lits in changes.items()}}
-        return Proposal(code, "param: " + ", ".join(notes), operator=self.name)
+        return changes, notes
 
 
 def mutate_literal(constant: Constant, domain: Domain, rng: random.Random, eta: float = 5.0) -> str | None:
@@ -65,7 +84,7 @@ def mutate_literal(constant: Constant, domain: Domain, rng: random.Random, eta: 
     for draw in range(_DRAWS):
         value = _draw(constant.value, domain, rng, eta)
         literal = format_value(value, constant.source, digits=2 + draw // 16)
-        new = ast.literal_eval(literal)
+        new = literal_value(literal)
         if new != constant.value and domain.contains(new):
             return literal
     return None
@@ -77,6 +96,8 @@ def _draw(value: Value, domain: Domain, rng: random.Random, eta: float) -> Value
         return not value
     if domain.kind == "choice":
         return rng.choice([c for c in domain.choices if c != value])
+    if domain.kind == "pattern":
+        return _edit_pattern(str(value), domain, rng)
     low, high = _encode(domain.low, domain), _encode(domain.high, domain)
     if domain.kind == "pow2":
         low, high = math.ceil(low), math.floor(high)
@@ -84,6 +105,17 @@ def _draw(value: Value, domain: Domain, rng: random.Random, eta: float) -> Value
     with seeded_global_random(rng.getrandbits(64)):
         (mutant,) = tools.mutPolynomialBounded([gene], eta=eta, low=low, up=high, indpb=1.0)
     return _decode(mutant[0], domain)
+
+
+def _edit_pattern(pattern: str, domain: Domain, rng: random.Random) -> str:
+    """`pattern` with one letter inserted, deleted or replaced by another (a replacement where the length bounds
+    forbid the other edits), always a different string."""
+    edit, at = rng.choice(("insert", "delete", "replace")), rng.randrange(len(pattern))
+    if edit == "insert" and len(pattern) < domain.high:
+        return pattern[:at] + rng.choice(domain.choices) + pattern[at:]
+    if edit == "delete" and len(pattern) > domain.low:
+        return pattern[:at] + pattern[at + 1 :]
+    return pattern[:at] + rng.choice([c for c in domain.choices if c != pattern[at]]) + pattern[at + 1 :]
 
 
 def _encode(value: float, domain: Domain) -> float:

@@ -3,14 +3,18 @@
 The offline operators search the knobs a human would turn, so they need each knob's value, the exact span of its
 literal (a rewrite changes that span and no other byte: comments, alignment and blank lines stay as they were) and
 the values it may take. Only ``NAME = literal`` (or ``NAME: type = literal``) at module level counts, where the literal
-is an int, float (negative and scientific included), str or bool; tuples, computed values and names assigned twice are
-skipped.
+is an int, float (negative and scientific included), str or bool, or a power of two written ``2**k`` or ``1 << k``
+(1 <= k <= 64; read as the int it is, rewritten in the same form with a new exponent); tuples, other computed values
+and names assigned twice are skipped. Which of them a search turns (those that matter in the file) is `knobs`' job.
 
 Domains, inferred from the value, the name and the trailing comment:
 
 - str: the choices declared in the comment, either quoted (``# "adamw", or "muon"``) or listed after ``one of:`` /
-  ``choices:`` (``# one of: adamw, muon, sgd``); the value must be one of them. Without a declared list a string is
-  never mutated.
+  ``choices:`` (``# one of: adamw, muon, sgd``); the value must be one of them. Otherwise a string of 1 to 16 uppercase
+  letters is a pattern (``WINDOW_PATTERN = "SSSL"``) when its alphabet is declared, by ``X=`` pairs in the comment
+  (``# L=full, S=half context``) or by an assert of the file (``assert all(c in "SL" for c in pattern)``), holding at
+  least two letters and every letter of the value: it mutates by one letter replaced, inserted or deleted, its length
+  within [max(1, n // 2), min(16, 2 n)]. Any other string is never mutated.
 - bool: flips.
 - int: a power of two (>= 2) stays a power of two, its exponent mutated within [max(1, v // 4), v * 4]; other ints
   are rounded within [max(1, v // 4), v * 4] (0 within [0, 4], negatives mirrored).
@@ -20,17 +24,11 @@ Domains, inferred from the value, the name and the trailing comment:
   [0, 1] on a linear scale; any other 0.0 has no scale to multiply, so it gets the linear [0, 1] too; other positive
   floats are scales, log within [v / 10, v * 10]; negative floats are linear within [10 v, v / 10].
 - A declared range in the comment, written ``[lo, hi]`` (e.g. ``# heads [1, 16]``), replaces the inferred bounds. On
-  an int it makes a plain int domain unless the comment also says "power of two"; on a float it keeps the log scale
-  where one was inferred and ``lo > 0``, and is linear otherwise.
+  an int it makes a plain int domain unless the comment also says "power of two" or the literal is ``2**k`` /
+  ``1 << k``; on a float it keeps the log scale where one was inferred and ``lo > 0``, and is linear otherwise.
 
-A domain with fewer than two values (e.g. ``[4, 4]``) is not mutable.
-
-A comment may also declare when the constant matters at all: ``used only when NAME == value`` (or ``!=``, or
-``in (a, b)`` / ``not in (a, b)``), e.g. ``MUON_LR = 0.02  # (used only when OPTIMIZER == "muon")``. A mutation of an
-inactive constant trains exactly like its parent, so the param operator skips it; changing NAME itself can make it
-active in the child. Quotes around strings are optional; booleans and numbers compare as literals. A condition that
-does not parse, or names no literal constant of the same file, is ignored: the constant stays active. The clause is
-left out when the comment is read for ranges and choices, so its value is never taken for a choice.
+A domain with fewer than two values (e.g. ``[4, 4]``) is not mutable. A comment's ``used only when`` clause (see
+`knobs`) is left out when it is read for ranges and choices, so its value is never taken for a choice.
 """
 
 from __future__ import annotations
@@ -56,12 +54,9 @@ _LISTED = re.compile(r"\b(?:one of|choices)\s*:?\s*([\w.\-]+(?:\s*(?:,|/|\||\bor
 _POW2_WORDS = re.compile(r"power[- ]of[- ](?:two|2)", re.IGNORECASE)
 _FRACTION_WORDS = re.compile(r"\b(?:fraction|probability)\b", re.IGNORECASE)
 _CONDITION_CLAUSE = re.compile(r"used only when\b[^);]*", re.IGNORECASE)  # to the clause's ")" or ";", or the end
-_TOKEN = r"""(?:"[^"\\]*"|'[^'\\]*'|[\w.+\-]+)"""
-_TOKEN_LIST = re.compile(rf"\s*{_TOKEN}\s*(?:,\s*{_TOKEN}\s*)*,?\s*")  # a trailing comma allowed, as in ("a",)
-_CONDITION = re.compile(
-    rf"(?i:used only when)\s+(?P<name>[A-Z][A-Z0-9_]*)\s*"
-    rf"(?:(?P<op>==|!=)\s*(?P<token>{_TOKEN})|(?P<negated>not\s+)?in\s*\((?P<tokens>[^)]*)\))"
-)
+_POWER = re.compile(r"(?:2\s*\*\*|1\s*<<)\s*(\d+)")  # 2**k, 2 ** k, 1 << k: group 1 is the exponent
+_PATTERN = re.compile(r"[A-Z]{1,16}")
+_PATTERN_LETTER = re.compile(r"\b([A-Z])\s*=(?!=)")  # "L=full, S=half context" declares L and S
 _LR_PARTS = {"LR"}
 _FRACTION_PARTS = {"FRAC", "FRACTION", "PROB", "DROPOUT", "MOMENTUM", "BETA", "BETA1", "BETA2", "DECAY"}
 
@@ -83,16 +78,18 @@ class Constant:
 class Domain:
     """The values a constant may take under mutation."""
 
-    kind: str  # "choice", "bool", "pow2", "int", "log" or "linear"
-    low: float = 0.0  # numeric kinds: inclusive bounds on the value itself (pow2: on the value, not its exponent)
+    kind: str  # "choice", "pattern", "bool", "pow2", "int", "log" or "linear"
+    low: float = 0.0  # inclusive bounds on a number (pow2: on the value, not its exponent) or a pattern's length
     high: float = 0.0
-    choices: tuple[str, ...] = ()  # kind "choice"
+    choices: tuple[str, ...] = ()  # kind "choice": the values; kind "pattern": the alphabet's letters
     declared: bool = False  # the bounds or choices come from the comment
 
     def contains(self, value: Value) -> bool:
         """Whether `value` is one this domain allows, type included (an int domain holds no floats)."""
         if self.kind == "choice":
             return isinstance(value, str) and value in self.choices
+        if self.kind == "pattern":
+            return isinstance(value, str) and self.low <= len(value) <= self.high and set(value) <= set(self.choices)
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind in ("int", "pow2"):
@@ -100,40 +97,6 @@ class Domain:
                 return False
             return self.kind == "int" or (value >= 2 and value & (value - 1) == 0)
         return type(value) is float and math.isfinite(value) and self.low <= value <= self.high
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A declared activity condition: the constant is used only when `name` is (or, negated, is not) one of `tokens`."""
-
-    name: str
-    tokens: tuple[str, ...]  # the values as written in the comment, quotes kept
-    negated: bool = False
-
-    def holds(self, value: Value) -> bool:
-        """Whether the condition holds when its constant has `value`."""
-        return any(_equal(value, token) for token in self.tokens) != self.negated
-
-
-def condition_of(constant: Constant) -> Condition | None:
-    """The activity condition `constant`'s comment declares, or None if it declares none or one that does not parse."""
-    match = _CONDITION.search(constant.comment)
-    if match is None:
-        return None
-    if match["op"] is not None:
-        return Condition(match["name"], (match["token"],), negated=match["op"] == "!=")
-    if not _TOKEN_LIST.fullmatch(match["tokens"]):
-        return None
-    return Condition(match["name"], tuple(re.findall(_TOKEN, match["tokens"])), negated=match["negated"] is not None)
-
-
-def is_active(constant: Constant, constants: Mapping[str, Constant]) -> bool:
-    """Whether `constant` matters given the file's `constants` (by name): its declared condition holds, or it has none
-    that can be checked."""
-    condition = condition_of(constant)
-    if condition is None or condition.name not in constants:
-        return True
-    return condition.holds(constants[condition.name].value)
 
 
 @lru_cache(maxsize=64)
@@ -181,10 +144,14 @@ def rewrite(text: str, literals: Mapping[str, str]) -> str:
 
 def format_value(value: Value, like: str, digits: int = 2) -> str:
     """`value` as a Python literal in the style of the literal `like`: floats to `digits` significant digits,
-    scientific if `like` is (``2.4e-3``) and positional otherwise (``0.0024``); strings in `like`'s quotes."""
+    scientific if `like` is (``2.4e-3``) and positional otherwise (``0.0024``); strings in `like`'s quotes; a power
+    of two as ``2**k`` (or ``1 << k``) if `like` is one."""
     if isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
+        power = _POWER.fullmatch(like)
+        if power and value >= 2 and value & (value - 1) == 0:
+            return like[: power.start(1)] + str(value.bit_length() - 1)
         return str(value)
     if isinstance(value, float):
         if value == 0:
@@ -200,40 +167,32 @@ def format_value(value: Value, like: str, digits: int = 2) -> str:
     return text if quote in value or "\\" in text else f"{quote}{value}{quote}"
 
 
-def domain_of(constant: Constant) -> Domain | None:
-    """The domain `constant` mutates within (see the module docstring), or None if it is never mutated."""
+def literal_value(source: str) -> Value:
+    """The value of a literal as `read_constants` reads it (``2**19`` included). Raises ValueError if it is none."""
+    value = _literal(ast.parse(source.strip(), mode="eval").body)
+    if value is None:
+        raise ValueError(f"not a constant's literal: {source!r}")
+    return value
+
+
+def domain_of(constant: Constant, alphabets: Sequence[str] = ()) -> Domain | None:
+    """The domain `constant` mutates within (see the module docstring), or None if it is never mutated. `alphabets`:
+    the pattern alphabets the file's asserts declare."""
     value, comment = constant.value, _CONDITION_CLAUSE.sub("", constant.comment)
     declared = _declared_range(comment)
     if isinstance(value, bool):
         return Domain("bool")
     if isinstance(value, str):
         choices = _declared_choices(comment)
-        return Domain("choice", choices=choices, declared=True) if value in choices and len(choices) > 1 else None
+        if value in choices and len(choices) > 1:
+            return Domain("choice", choices=choices, declared=True)
+        return _pattern_domain(value, comment, alphabets)
     if isinstance(value, int):
-        domain = _int_domain(value, declared, bool(_POW2_WORDS.search(comment)))
+        says_pow2 = bool(_POW2_WORDS.search(comment) or _POWER.fullmatch(constant.source))
+        domain = _int_domain(value, declared, says_pow2)
     else:
         domain = _float_domain(constant.name, value, declared, bool(_FRACTION_WORDS.search(comment)))
     return domain if domain is not None and _has_room(domain, value) else None
-
-
-def mutable_constants(
-    code: Mapping[str, str], editable: Sequence[str], active_only: bool = False
-) -> list[tuple[str, Constant, Domain]]:
-    """(file, constant, domain) for every mutable constant of the editable Python files in `code` (a file that does
-    not parse has none): the knobs the offline operators and the optuna-tpe peer search. With `active_only`, only
-    those whose declared condition holds in this code (see `is_active`)."""
-    knobs = []
-    for file in editable:
-        if not file.endswith(".py") or file not in code:
-            continue
-        try:
-            constants = read_constants(code[file])
-        except SyntaxError:
-            continue
-        by_name = {c.name: c for c in constants}
-        active = [c for c in constants if not active_only or is_active(c, by_name)]
-        knobs += [(file, c, d) for c in active if (d := domain_of(c)) is not None]
-    return knobs
 
 
 def _int_domain(value: int, declared: tuple[float, float] | None, says_pow2: bool) -> Domain | None:
@@ -268,6 +227,19 @@ def _float_domain(name: str, value: float, declared: tuple[float, float] | None,
     return Domain("log" if kind == "log" and low > 0 else "linear", low, high, declared=True)
 
 
+def _pattern_domain(value: str, comment: str, alphabets: Sequence[str]) -> Domain | None:
+    """A pattern's domain, if the comment's ``X=`` pairs or one of the asserted `alphabets` cover its letters."""
+    if not _PATTERN.fullmatch(value):
+        return None
+    declared = "".join(_PATTERN_LETTER.findall(comment))
+    for alphabet in (declared, *alphabets):
+        letters = tuple(dict.fromkeys(alphabet))
+        if len(letters) > 1 and set(value) <= set(letters):
+            n = len(value)
+            return Domain("pattern", max(1, n // 2), min(16, 2 * n), choices=letters, declared=True)
+    return None
+
+
 def _has_room(domain: Domain, value: Value) -> bool:
     """Whether the domain holds some value other than `value`."""
     if domain.kind == "pow2":
@@ -275,32 +247,6 @@ def _has_room(domain: Domain, value: Value) -> bool:
     if domain.kind == "int":
         return math.floor(domain.high) > math.ceil(domain.low)
     return domain.high > domain.low
-
-
-def _equal(value: Value, token: str) -> bool:
-    """Whether a constant's `value` equals a condition's `token`: strings by text (quotes optional), booleans and
-    numbers as literals (``True`` is not ``1``)."""
-    quoted = _QUOTED.fullmatch(token)
-    if isinstance(value, str):
-        return value == (next(g for g in quoted.groups() if g is not None) if quoted else token)
-    if quoted:
-        return False
-    literal = _bare_literal(token)
-    if isinstance(value, bool) or isinstance(literal, bool):
-        return type(literal) is type(value) and literal == value
-    return literal is not None and literal == value
-
-
-def _bare_literal(token: str) -> bool | int | float | None:
-    """An unquoted token as a bool (any case) or a number, else None."""
-    if token.lower() in ("true", "false"):
-        return token.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(token)
-        except ValueError:
-            pass
-    return None
 
 
 def _declared_range(comment: str) -> tuple[float, float] | None:
@@ -331,7 +277,13 @@ def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
 
 
 def _literal(node: ast.expr) -> Value | None:
-    """The value of an int, float, str or bool literal (a leading minus included), else None."""
+    """The value of an int, float, str or bool literal (a leading minus included) or of ``2**k`` / ``1 << k``, else
+    None."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Pow, ast.LShift)):
+        base, exponent = (_int_literal(n) for n in (node.left, node.right))
+        if base == (2 if isinstance(node.op, ast.Pow) else 1) and exponent is not None and 1 <= exponent <= 64:
+            return 2**exponent
+        return None
     sign = 1
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         sign, node = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
@@ -343,6 +295,10 @@ def _literal(node: ast.expr) -> Value | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value if sign == 1 else -value
+
+
+def _int_literal(node: ast.expr) -> int | None:
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
 
 
 def _offset(lines: list[str], starts: list[int], lineno: int, byte_col: int) -> int:

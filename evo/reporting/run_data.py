@@ -15,6 +15,7 @@ from typing import Any
 
 from evo.config import PopulationConfig, RunConfig, SlotsConfig, load_config
 from evo.errors import EvoError
+from evo.evaluation.control import unattested_line
 from evo.evaluation.target import load_target
 from evo.reporting.heldout import heldout, optimum
 from evo.reporting.picks import pick_history
@@ -39,6 +40,7 @@ class RunData:
     heldout: float | None = None  # the final pick's held-out value (evo.reporting.heldout), if known
     heldout_source: str = ""  # where it comes from, in words
     picks: tuple[tuple[float, str], ...] = ()  # (seconds since the run started, the search's pick) at each change
+    warning: str = ""  # said at the top of its report: a metric the target does not attest
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -125,6 +127,7 @@ def load_run(root: str | Path) -> RunData:
         individuals=tuple(sorted(individuals, key=lambda i: (len(i.id), i.id))),
         events=events,
         settings=run_settings(config, peer),
+        warning="" if metric.attested else unattested_line(target),
     )
     by_id = {i.id: i for i in run.individuals}
     if start is None:  # a run from before the start was recorded: its first candidate's start

@@ -27,7 +27,7 @@ TOP = 10  # individuals listed in a run report
 def write_run_report(run: RunData, out: Path) -> Path:
     """Write out/report.md, out/report.html and their PNG figures for one run (live or finished); return report.md."""
     out.mkdir(parents=True, exist_ok=True)
-    blocks: list[Block] = [Heading("Summary"), _run_summary(run)]
+    blocks: list[Block] = [Heading("Summary"), *[Paragraph(run.warning)] * bool(run.warning), _run_summary(run)]
     points, best = best_so_far(run), final_best(run)
     live = [i for i in run.individuals if not i.is_finished]
     if live:

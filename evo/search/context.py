@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 
+from evo.evaluation import TargetSpec
 from evo.modes import CROSSOVER, Job
 from evo.operators import Attempt, Context
 from evo.operators.llm.prompts import RECENT_ATTEMPTS
@@ -32,7 +33,15 @@ def operator_context(session: RunSession, job: Job, seed: int, learnings: str) -
         learnings=learnings,
         ancestor=ancestor,
         seed=seed,
+        locked_code=locked_python(target),
     )
+
+
+def locked_python(target: TargetSpec) -> dict[str, str]:
+    """The target's locked top-level Python files (name -> text): the constants a child's asserts import from them
+    (``from prepare import MAX_SEQ_LEN``), which the offline operators check before a run is spent."""
+    names = (name for name in target.locked if name.endswith(".py") and "/" not in name)
+    return {name: (target.root / name).read_text(errors="replace") for name in names}
 
 
 def attempts(session: RunSession, limit: int) -> list[Attempt]:

@@ -150,7 +150,8 @@ class Coordinator:
         where = (self.session.settings(), self.executor, self.config.calibration, self.session.paths.root)
         model, source = run_noise_model(self.target, *where, self.on_notice)
         self.ledger.event("noise_model", source=source, summary=model.summary())
-        self.on_notice(f"noise model from {source}: {model.summary()}")
+        only = "" if self.target.seeded else " (this target ignores EVO_SEED: it is nondeterminism only)"
+        self.on_notice(f"noise model from {source}: {model.summary()}{only}")
         return model
 
     # ---------------------------------------------------------------------------------------------------------------
@@ -371,8 +372,7 @@ class Coordinator:
         return next((i for i in self.individuals.values() if not i.parents), None)
 
     def _stop_reason(self, mode: Mode) -> str:
-        started = len(self.individuals) + self.counts[PROPOSE] + len(self.ready)
-        # every LLM call counts: failed proposals and learnings too, not just the children
+        started = len(self.individuals) + self.counts[PROPOSE] + len(self.ready)  # the LLM cost counts every call
         if self.fatal:
             return self.fatal
         if reached := self.session.limit_reached(started, self._llm_cost()):

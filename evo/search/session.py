@@ -21,6 +21,7 @@ from pathlib import Path
 from evo.config import RunConfig, StopConfig, dump_config, load_config
 from evo.errors import EvoError
 from evo.evaluation import EvalResult, EvalSettings, TargetSpec, load_target
+from evo.evaluation.control import run_budget
 from evo.execution import Clock, EvalRequest, Executor
 from evo.stopping import CurveTest
 from population.individual import Individual, format_id
@@ -50,6 +51,8 @@ def start(config: RunConfig) -> Path:
     runs = Path(config.runs_dir)
     name = next(n for n in (config.name, *(f"{config.name}-{k}" for k in range(2, 10_000))) if not (runs / n).exists())
     config = replace(config, name=name, target=str(Path(config.target).resolve()))  # so it resumes from anywhere
+    seconds = run_budget(load_target(config.target), config.budget.seconds)
+    config = replace(config, budget=replace(config.budget, seconds=seconds))
     root = runs / name
     staging = root.with_name(f".{root.name}.{secrets.token_hex(4)}")  # renamed into place: a run exists whole or not
     staging.mkdir(parents=True)
@@ -237,6 +240,7 @@ def candidate_settings(config: RunConfig, run_id: str, seed: int | None = None) 
         budget=config.budget,
         seed=config.seed if seed is None else seed,
         device=config.slots.device,
+        sandbox=config.executor.sandbox,
         env=dict(config.env),
         marks={RUN_MARK: run_id},
     )
@@ -287,7 +291,7 @@ def reevaluated(individual: Individual, result: EvalResult) -> Individual:
     return replace(
         individual,
         seeds=(*individual.seeds, result.seed),
-        budget_seconds=individual.budget_seconds + result.budget,
+        budget_seconds=individual.budget_seconds + result.used,
         wall_seconds=individual.wall_seconds + result.wall_seconds,
     )
 

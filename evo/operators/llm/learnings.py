@@ -3,6 +3,7 @@ which later prompts carry, so iteration 200 starts smarter than iteration 20."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +13,10 @@ from evo.config import LLMSection, ModelConfig
 from evo.operators.base import Attempt, Context, Usage
 from evo.operators.llm.client import Chat, LLMFailure, Spend
 from evo.operators.llm.prompts import learnings_prompt
+from evo.operators.llm.tokens import answer_room
 
 SYSTEM = "You keep a research team's lab notes: short, factual, with numbers."
+NOTES_TOKENS = 512  # the least room the notes (under 250 words) are given
 
 
 @dataclass
@@ -40,9 +43,12 @@ class Learnings:
             {"role": "system", "content": SYSTEM},
             {"role": "user", "content": learnings_prompt(self.text, attempts, context)},
         ]
+        budget = answer_room(messages, self.settings)
+        if budget < min(NOTES_TOKENS, self.settings.max_tokens):
+            return Usage(), f"the notes prompt does not fit llm.context_tokens={self.settings.context_tokens}"
         try:
             self.spend.check()
-            reply = self.chat.complete(self.model, messages, self.settings)
+            reply = self.chat.complete(self.model, messages, dataclasses.replace(self.settings, max_tokens=budget))
         except LLMFailure as exc:
             self.spend.add(exc.usage)
             return exc.usage, str(exc)

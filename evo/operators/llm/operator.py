@@ -3,15 +3,18 @@ child."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evo.config import LLMSection, ModelConfig
 from evo.operators.base import Context, Parent, Proposal, Usage, child_problem
+from evo.operators.constant_checks import broken_assert
 from evo.operators.llm.client import Chat, LLMFailure, Message, Spend, choose_model
 from evo.operators.llm.edits import apply_answer, extract_description
-from evo.operators.llm.prompts import crossover_prompt, mutation_prompt, repair_prompt, system_prompt
+from evo.operators.llm.fit import fit_request
+from evo.operators.llm.prompts import repair_prompt
 
 
 @dataclass
@@ -30,17 +33,20 @@ class LLMOperator:
         if len(parents) != self.arity:
             raise ValueError(f"{self.name} takes {self.arity} parent(s), got {len(parents)}")
         model = choose_model(self.models, random.Random(context.seed))
-        request = mutation_prompt(parents[0], context) if self.arity == 1 else crossover_prompt(*parents, context)
-        messages: list[Message] = [
-            {"role": "system", "content": system_prompt(context)},
-            {"role": "user", "content": request},
-        ]
+        request = fit_request(parents, context, self.settings)
+        if isinstance(request, str):
+            return self._failed(model, Usage(), request, "context")
+        messages: list[Message] = list(request.messages)
         base = dict(parents[0].code)
         usage = Usage()
+        problem = ""
         for _ in range(self.repair_rounds + 1):
+            budget = request.budget(messages, self.settings)
+            if budget < request.least:  # only after a round: the first always fits
+                return self._failed(model, usage, f"no valid child: {problem} (no room left for a repair round)")
             try:
                 self.spend.check()
-                reply = self.chat.complete(model, messages, self.settings)
+                reply = self.chat.complete(model, messages, dataclasses.replace(self.settings, max_tokens=budget))
             except LLMFailure as exc:
                 self.spend.add(exc.usage)
                 return self._failed(model, usage + exc.usage, str(exc), exc.kind)
@@ -49,6 +55,8 @@ class LLMOperator:
             edit = apply_answer(reply.text, base, context.editable)
             child = {**base, **edit.code} if edit.code is not None else None
             problem = edit.error or child_problem(base, child or {}, context)
+            if child is not None and not problem:  # an assert of the file the child fails (and its parent passes)
+                problem = broken_assert(base, child, context.locked_code) or ""
             if child is not None and not problem:
                 description, rationale = extract_description(reply.text)
                 return Proposal(
@@ -56,7 +64,7 @@ class LLMOperator:
                 )
             messages += [
                 {"role": "assistant", "content": reply.text},
-                {"role": "user", "content": repair_prompt(problem)},
+                {"role": "user", "content": repair_prompt(problem, request.whole_file)},
             ]
         return self._failed(model, usage, f"no valid child after {self.repair_rounds} repair round(s): {problem}")
 

@@ -1,17 +1,42 @@
 """The words evo sends to the LLM: one system prompt, the mutation and crossover requests, repair, learnings.
 
-Plain functions of plain data, so a prompt can be read (and tested) without any client in sight.
+Plain functions of plain data, so a prompt can be read (and tested) without any client in sight. A request is a list
+of parts, each with its rank in TRIM_ORDER, so that `evo.operators.llm.fit` can shorten it to fit a context.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from evo.operators.base import Attempt, Code, Context, Parent
+from evo.operators.llm.directions import research_directions
+from evo.operators.llm.file_view import MARKER
 
 RECENT_ATTEMPTS = 12  # rows of the attempts table
 LOG_TAIL_LINES = 8  # lines of a crashed attempt's log shown to the model
+
+# What a request loses first when it does not fit, in order (`evo.operators.llm.fit` says how).
+TRIM_ORDER = ("crash logs", "recent attempts", "learnings", "parents' notes", "function bodies", "research directions")
+LOGS, ATTEMPTS, LEARNINGS, NOTES, BODIES, DIRECTIONS = range(len(TRIM_ORDER))
+KEEP = len(TRIM_ORDER)  # never trimmed
+ELIDED_NOTE = (
+    f" (some function bodies are not shown: `{MARKER.format(lines='N')}` stands for each; SEARCH text can quote only"
+    " the lines shown)"
+)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A section of a request: `trim` is its rank in TRIM_ORDER (KEEP: never trimmed) and `short` what trimming
+    leaves of it; `source` is (file, text) for a file shown whole, which may be shown with bodies left out."""
+
+    text: str
+    trim: int = KEEP
+    short: str = ""
+    source: tuple[str, str] | None = None
+
 
 SYSTEM = """\
 You are an ML research engineer improving a training script by editing its code. Each edit is trained for the same \
@@ -21,6 +46,9 @@ or a fix of something that failed.
 Answer in exactly this format:
 DESCRIPTION: <one line saying what you changed>
 RATIONALE: <two or three sentences on why it should improve {metric}>
+{answer}"""
+
+EDITS = """\
 Then one or more SEARCH/REPLACE blocks, each naming the file it edits:
 {file}
 <<<<<<< SEARCH
@@ -32,57 +60,65 @@ Then one or more SEARCH/REPLACE blocks, each naming the file it edits:
 Rules: SEARCH text must match the current file exactly and only once, so include enough lines to be unique. \
 Only edit {editable}; never edit {locked}. The result must be valid Python that runs as it is, with no new packages."""
 
+WHOLE = """\
+Then the complete new {file} in one ```python block: every line of it, changed or not.
 
-def system_prompt(context: Context) -> str:
-    return SYSTEM.format(
-        metric=context.metric,
-        better="lower is better" if context.direction == "minimize" else "higher is better",
+Rules: Only edit {editable}; never edit {locked}. The result must be valid Python that runs as it is, with no new \
+packages."""
+
+
+def system_prompt(context: Context, whole_file: bool = False) -> str:
+    """The system prompt asking for SEARCH/REPLACE blocks, or with `whole_file` for the complete file."""
+    answer = (WHOLE if whole_file else EDITS).format(
         file=context.editable[0],
         editable=", ".join(context.editable),
         locked=", ".join(context.locked) or "any other file",
     )
+    better = "lower is better" if context.direction == "minimize" else "higher is better"
+    return SYSTEM.format(metric=context.metric, better=better, answer=answer)
 
 
-def mutation_prompt(parent: Parent, context: Context) -> str:
-    return "\n\n".join(
-        [
-            *_shared(context),
-            f"# The parent to improve ({_outcome(parent, context)})\n"
-            f"Its last change: {parent.description or 'baseline'}",
-            *_files(parent.code),
-            f"Propose one change to this parent that should improve {context.metric}.",
-        ]
-    )
+def mutation_parts(parent: Parent, context: Context) -> list[Part]:
+    return [
+        *_shared(context),
+        _parent("# The parent to improve", parent, context),
+        *_files(parent.code),
+        Part(f"Propose one change to this parent that should improve {context.metric}."),
+    ]
 
 
-def crossover_prompt(a: Parent, b: Parent, context: Context) -> str:
+def crossover_parts(a: Parent, b: Parent, context: Context) -> list[Part]:
     ancestor = context.ancestor or {}
-    return "\n\n".join(
-        [
-            *_shared(context),
-            f"# Parent A ({_outcome(a, context)})\nIts last change: {a.description or 'baseline'}",
-            *_files(a.code),
-            f"# Parent A's changes since the common ancestor\n{_diff(ancestor, a.code)}",
-            f"# Parent B ({_outcome(b, context)})\nIts last change: {b.description or 'baseline'}",
-            f"# Parent B's changes since the common ancestor\n{_diff(ancestor, b.code)}",
-            "Write a child that combines what made each parent good: edit parent A's file so it also carries the best "
-            "of parent B's changes (resolve any conflict in the way most likely to improve "
-            f"{context.metric}).",
-        ]
-    )
+    return [
+        *_shared(context),
+        _parent("# Parent A", a, context),
+        *_files(a.code),
+        Part(f"# Parent A's changes since the common ancestor\n{_diff(ancestor, a.code)}", NOTES),
+        _parent("# Parent B", b, context),
+        Part(f"# Parent B's changes since the common ancestor\n{_diff(ancestor, b.code)}"),
+        Part(
+            "Write a child that combines what made each parent good: edit parent A's file so it also carries the "
+            "best of parent B's changes (resolve any conflict in the way most likely to improve "
+            f"{context.metric})."
+        ),
+    ]
 
 
-def repair_prompt(problem: str) -> str:
-    return (
-        f"Your answer could not be used: {problem}. Answer again in the same format; copy SEARCH text exactly "
-        "from the current file."
-    )
+def file_part(name: str, text: str, elided: bool = False) -> Part:
+    """A file shown in full, or (`elided`) with some function bodies replaced by marker lines."""
+    note = ELIDED_NOTE if elided else ""
+    return Part(f"{name}{note}\n```python\n{text.rstrip()}\n```", source=(name, text))
+
+
+def repair_prompt(problem: str, whole_file: bool = False) -> str:
+    again = "with the complete file" if whole_file else "copy SEARCH text exactly from the current file"
+    return f"Your answer could not be used: {problem}. Answer again in the same format; {again}."
 
 
 def learnings_prompt(previous: str, attempts: Sequence[Attempt], context: Context) -> str:
     return "\n\n".join(
         [
-            f"# Research directions\n{context.program.strip() or '(none given)'}",
+            _directions(context),
             f"# Notes so far\n{previous.strip() or '(none yet)'}",
             f"# Attempts since then\n{_attempts_table(attempts, context)}",
             "Rewrite the notes in under 250 words as four short lists: what helped, what hurt, what crashed "
@@ -91,18 +127,29 @@ def learnings_prompt(previous: str, attempts: Sequence[Attempt], context: Contex
     )
 
 
-def _shared(context: Context) -> list[str]:
+def _directions(context: Context) -> str:
+    return f"# Research directions\n{research_directions(context.program).strip() or '(none given)'}"
+
+
+def _shared(context: Context) -> list[Part]:
     recent = context.attempts[-RECENT_ATTEMPTS:]
-    sections = [f"# Research directions\n{context.program.strip() or '(none given)'}"]
+    parts = [Part(_directions(context), DIRECTIONS)]
     if context.learnings.strip():
-        sections.append(f"# What this run has learned so far\n{context.learnings.strip()}")
+        parts.append(Part(f"# What this run has learned so far\n{context.learnings.strip()}", LEARNINGS))
     if recent:
-        sections.append(f"# Recent attempts (most recent last)\n{_attempts_table(recent, context)}")
+        parts.append(Part(f"# Recent attempts (most recent last)\n{_attempts_table(recent, context)}", ATTEMPTS))
         crashes = [a for a in recent if a.status == "crash" and a.log_tail.strip()][-2:]
         for attempt in crashes:
             tail = "\n".join(attempt.log_tail.strip().splitlines()[-LOG_TAIL_LINES:])
-            sections.append(f"# Log tail of the crashed attempt '{attempt.description}'\n```\n{tail}\n```")
-    return sections
+            parts.append(Part(f"# Log tail of the crashed attempt '{attempt.description}'\n```\n{tail}\n```", LOGS))
+    return parts
+
+
+def _parent(title: str, parent: Parent, context: Context) -> Part:
+    """The parent's outcome, and its last change as a note trimming may drop."""
+    value = f"{parent.metric:.6f}" if parent.metric is not None else "no value"
+    header = f"{title} ({context.metric} = {value}, status {parent.status})"
+    return Part(f"{header}\nIts last change: {parent.description or 'baseline'}", NOTES, short=header)
 
 
 def _attempts_table(attempts: Sequence[Attempt], context: Context) -> str:
@@ -116,13 +163,8 @@ def _attempts_table(attempts: Sequence[Attempt], context: Context) -> str:
     return "\n".join(rows)
 
 
-def _outcome(parent: Parent, context: Context) -> str:
-    value = f"{parent.metric:.6f}" if parent.metric is not None else "no value"
-    return f"{context.metric} = {value}, status {parent.status}"
-
-
-def _files(code: Code) -> list[str]:
-    return [f"{name}\n```python\n{text.rstrip()}\n```" for name, text in code.items()]
+def _files(code: Code) -> list[Part]:
+    return [file_part(name, text) for name, text in code.items()]
 
 
 def _diff(before: Mapping[str, str], after: Code) -> str:
