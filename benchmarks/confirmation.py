@@ -66,6 +66,7 @@ def trial(seed: int, confirm: bool, root: Path) -> bool:
         "stop.evaluations=2",
         f"confirm.enabled={str(confirm).lower()}",
         "calibration.runs=4",
+        "memory.enabled=false",  # independent trials
     ]
     run = start(load_config(REPO / "configs" / "surrogate.yaml", overrides))
     coordinator = Coordinator(run)

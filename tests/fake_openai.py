@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -142,16 +142,25 @@ def _tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
-def _prompt_tokens(body: Any) -> int:
+def _prompt_text(body: Any) -> str:
     messages = body.get("messages", []) if isinstance(body, dict) else []
-    text = "".join(
+    return "".join(
         m.get("content") or "" for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str)
     )
-    return _tokens(text)
 
 
-def completion_body(step: Completion, request: Any, ident: int) -> dict[str, Any]:
-    """The JSON a real endpoint returns for `step`, shaped exactly like an OpenAI chat completion."""
+def _prompt_tokens(body: Any) -> int:
+    return _tokens(_prompt_text(body))
+
+
+def _shared(a: str, b: str) -> int:
+    """How many leading characters `a` and `b` share."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def completion_body(step: Completion, request: Any, ident: int, cached: int | None = None) -> dict[str, Any]:
+    """The JSON a real endpoint returns for `step`, shaped exactly like an OpenAI chat completion (with `cached`,
+    the prompt tokens its prompt cache served, as `usage.prompt_tokens_details.cached_tokens`)."""
     requested = request.get("model") if isinstance(request, dict) else None
     prompt = step.prompt_tokens if step.prompt_tokens is not None else _prompt_tokens(request)
     completion = step.completion_tokens if step.completion_tokens is not None else _tokens(step.content or "")
@@ -168,7 +177,12 @@ def completion_body(step: Completion, request: Any, ident: int) -> dict[str, Any
                 "finish_reason": step.finish_reason,
             }
         ],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            **({"prompt_tokens_details": {"cached_tokens": cached}} if cached is not None else {}),
+        },
         "system_fingerprint": "fp_fake",
     }
 
@@ -213,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(body, dict) and body.get("stream"):
             self._send_json(400, error_body(400, "fake_openai: streaming is not supported"))
             return
-        step, ident = self.server.fake.next_step()
+        step, ident = self.server.fake.next_step(body)
         if step is None:
             msg = f"fake_openai: script exhausted after {ident - 1} chat requests; add steps with .script(...)"
             # x-should-retry: false, so a client with retries fails at once instead of backing off on our 500.
@@ -228,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._play(step.then, body, ident)
         elif isinstance(step, Completion):
-            self._send_json(200, completion_body(step, body, ident))
+            self._send_json(200, completion_body(step, body, ident, self.server.fake.cached_tokens(body)))
         elif isinstance(step, HttpError):
             headers = dict(step.headers)
             if step.retry_after is not None:
@@ -300,6 +314,8 @@ class FakeOpenAI:
         self._steps: deque[Step] = deque()
         self._ids = itertools.count(1)
         self.requests: list[RecordedRequest] = []
+        self._responder: Callable[[Any], Step] | None = None
+        self._prefix_cache = False
         self._server = _Server(self)
         # A short poll interval: shutdown() waits up to one interval, and every test tears a server down.
         self._thread = threading.Thread(
@@ -329,9 +345,32 @@ class FakeOpenAI:
             self._steps.extend(steps)
         return self
 
-    def next_step(self) -> tuple[Step | None, int]:
+    def cache_prompts(self) -> FakeOpenAI:
+        """Report cached prompt tokens as an endpoint with prefix caching does: the tokens of the longest prefix a
+        request's messages share with an earlier request's."""
+        self._prefix_cache = True
+        return self
+
+    def cached_tokens(self, body: Any) -> int | None:
+        """What `cache_prompts` reports for `body` (already recorded as the last request); None when off."""
+        if not self._prefix_cache:
+            return None
+        text = _prompt_text(body)
         with self._lock:
-            return (self._steps.popleft() if self._steps else None), next(self._ids)
+            earlier = [_prompt_text(r.body) for r in self.requests[:-1] if r.method == "POST"]
+        return max((_tokens(text[: _shared(text, other)]) for other in earlier), default=0)
+
+    def answer_with(self, responder: Callable[[Any], Step]) -> FakeOpenAI:
+        """Answer each request the script leaves unanswered with `responder(body)` (the request's parsed JSON), e.g.
+        by the model it asks for."""
+        self._responder = responder
+        return self
+
+    def next_step(self, body: Any = None) -> tuple[Step | None, int]:
+        with self._lock:
+            if self._steps:
+                return self._steps.popleft(), next(self._ids)
+            return (self._responder(body) if self._responder else None), next(self._ids)
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:

@@ -33,10 +33,15 @@ DIRECTIONS = ["What you CAN do", "What you CANNOT do", "lowest val_bpb", "Simpli
 
 
 def context(**changes: object) -> Context:
-    """A run well under way: directions, notes, a full table of attempts and a crash with its log."""
-    attempts = tuple(Attempt(f"idea {i}", "ok", 1.0 - i / 1000, -0.001) for i in range(11))
+    """A run well under way: directions, notes, a full table of attempts and a crash with its log, earlier runs'
+    attempts, an inspiration with its diff, the best so far and the noise."""
+    attempts = tuple(Attempt(f"idea {i}", "ok", 1.0 - i / 1000, -0.001, id=f"{i + 1:04d}") for i in range(11))
     log = "\n".join(f"  File train.py, line {400 + i}, in a frame of the loop that ran out of memory" for i in range(8))
     crash = Attempt("double the width", "crash", None, None, log + "\ntorch.OutOfMemoryError: CUDA out of memory")
+    earlier = tuple(Attempt(f"old idea {i}", "ok", 1.0, 0.001, id=f"before/{i:04d}") for i in range(6))
+    diff = "\n".join(
+        ["--- a/train.py", "+++ b/train.py", "@@ -1,9 +1,9 @@", *[f"-X{i} = 1\n+X{i} = 2" for i in range(9)]]
+    )
     base = Context(
         program=PROGRAM,
         editable=("train.py",),
@@ -44,6 +49,11 @@ def context(**changes: object) -> Context:
         attempts=(*attempts, crash),
         learnings="Helped: a higher matrix LR. Hurt: a deeper model. " * 8,
         seed=7,
+        earlier=earlier,
+        inspirations=(Attempt("a wider MLP", "ok", 0.99, -0.002, id="0009", diff=diff),),
+        best=attempts[-1],
+        noise="Differences in val_bpb under 0.004 are noise.",
+        dynamics={"p1": "loss 3.2 at 10%, 1.1 at 100%; num_steps 953"},
     )
     return dataclasses.replace(base, **changes)
 
@@ -78,7 +88,7 @@ def test_autoresearch_fits_an_8k_context_with_room_for_the_answer_and_its_edit_l
     assert body["max_tokens"] >= 1024
     prompt = body["messages"][1]["content"]
     assert "lines not shown" in prompt  # some function bodies left out: the file does not fit whole beside the rest
-    directions = prompt.split("# The parent to improve")[0]
+    directions = prompt.split("# The file to edit")[0]
     assert all(d in directions for d in DIRECTIONS)
     assert not [word for word in LOOP if word.lower() in directions.lower()]
 
@@ -117,6 +127,8 @@ def test_the_answer_budget_scales_with_the_file_and_a_whole_file_too_large_for_t
 
 
 SECTIONS = {  # how each stage of TRIM_ORDER shows in a prompt that still has it
+    "inspirations": "# Strong individuals of other lineages",
+    "earlier runs": "# Earlier runs on this target",
     "crash logs": "# Log tail of the crashed attempt",
     "recent attempts": "# Recent attempts",
     "learnings": "# What this run has learned so far",
@@ -175,3 +187,19 @@ def test_the_notes_request_leaves_room_for_its_answer(fake_openai: FakeOpenAI, t
     assert error == "" and usage.calls == 1
     body = fake_openai.chat_requests[0].body
     assert body["max_tokens"] >= 512 and messages_tokens(body["messages"]) + body["max_tokens"] <= 2048
+
+
+def test_the_file_view_depends_on_the_parent_alone_so_calls_on_it_share_their_prefix():
+    """Bodies are left out only once every changing part is trimmed, in an order drawn from the file's text: another
+    call's attempts, notes or seed do not change the view (an endpoint's prompt cache reuses the prefix)."""
+    first = fit_request([parent()], context(), CONTEXT_8K)
+    later = context(attempts=context().attempts[:3], seed=99, avoid="Your last answer duplicated 0003.")
+    second = fit_request([parent()], later, CONTEXT_8K)
+    assert isinstance(first, Request) and isinstance(second, Request)
+    a, b = first.messages[1]["content"], second.messages[1]["content"]
+    assert "lines not shown" in a and a != b
+    end = a.index("```\n", a.index("```python")) + 4
+    assert a[:end] == b[:end] and first.messages[0] == second.messages[0]
+    child = parent(TRAIN.replace(constant_line(TRAIN), constant_line(TRAIN) + "  # a child's change"))
+    third = fit_request([child], context(), CONTEXT_8K)
+    assert isinstance(third, Request) and "a child's change" in third.messages[1]["content"]

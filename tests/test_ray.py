@@ -194,7 +194,7 @@ def test_a_second_coordinator_on_a_live_run_is_refused_and_the_live_run_goes_on(
     overrides = [
         f"runs_dir={tmp_path / 'runs'}",
         f"target={REPO / 'benchmarks' / 'surrogate'}",
-        "env={EVO_SURROGATE_SECONDS: '0.5'}",
+        "env={EVO_SURROGATE_SECONDS: '2.0'}",  # ~10 s: still live when the second one starts, on a busy machine too
         "slots.count=2",
         "stop.evaluations=10",
     ]

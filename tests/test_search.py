@@ -229,8 +229,8 @@ def test_a_search_stops_on_training_seconds_or_wall_time(
 
 
 def test_a_search_stops_when_the_llm_cost_cap_is_reached(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    idea = ("LEARNING_RATE = 1e-3", "LEARNING_RATE = 3e-3", "raise the learning rate")
-    fake_openai.script(*[Completion(answer(*idea), prompt_tokens=1000, completion_tokens=0)] * 10)
+    ideas = [("LEARNING_RATE = 1e-3", f"LEARNING_RATE = {k}e-3", "raise the learning rate") for k in range(2, 12)]
+    fake_openai.script(*[Completion(answer(*idea), prompt_tokens=1000, completion_tokens=0) for idea in ideas])
     model = f"llm.models=[{{name: fake-model, base_url: '{fake_openai.base_url}', prompt_price: 1.0}}]"
     config = load_config(
         REPO / "configs" / "surrogate.yaml", overrides(tmp_path, model, "stop={cost: 0.002}", "mode=best-of-n")
@@ -250,7 +250,8 @@ def test_running_a_config_again_starts_a_new_run_beside_the_old(tmp_path: Path) 
 
 def test_a_failed_last_proposal_does_not_end_the_run_short(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
     good = Completion(answer("LEARNING_RATE = 1e-3", "LEARNING_RATE = 3e-3", "raise the learning rate"))
-    fake_openai.script(good, Completion("just prose"), Completion("still prose"), good)  # 2nd child: no valid edit
+    other = Completion(answer("LEARNING_RATE = 1e-3", "LEARNING_RATE = 2e-3", "raise the learning rate less"))
+    fake_openai.script(good, Completion("just prose"), Completion("still prose"), other)  # 2nd child: no valid edit
     model = f"llm.models=[{{name: fake-model, base_url: '{fake_openai.base_url}'}}]"
     root = search(tmp_path, model, "mode=best-of-n", "stop.evaluations=3")
     assert len(ledger_rows(root)) == 3

@@ -65,7 +65,8 @@ def _make_runs(root: Path, plan: Plan) -> None:
         for seed, run_dir in zip(plan.seed_list, dirs, strict=True):
             if not run_dir.exists():
                 overrides = (*arm.overrides, f"seed={seed}", f"name={run_dir.name}")
-                start(load_config(plan.base, (*overrides, f"runs_dir={root / 'runs'}")))
+                # independent replicates: no search reads what another one tried (memory is for a user's next run)
+                start(load_config(plan.base, (*overrides, f"runs_dir={root / 'runs'}", "memory.enabled=false")))
             if arm.peer is not None and not (run_dir / PEER_FILE).is_file():
                 (run_dir / PEER_FILE).write_text(json.dumps(arm.peer, indent=1))
 

@@ -56,6 +56,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             current = by_id.get(current.parents[0]) if current.parents else None
         print("lineage of the best:")
         print("\n".join(f"  {'<- ' if n else ''}{entry}" for n, entry in enumerate(chain)))
+    duplicates = ledger.events("duplicate")
+    known = int(ledger.get_meta("memory_attempts", 0))
+    print(f"novelty: {len(duplicates)} duplicate children not evaluated; {known} attempts of earlier runs known")
     skipped = ledger.events("proposal_failed")
     if skipped:
         print(f"skipped ids ({len(skipped)}: the proposal gave no child, so no individual has the id):")

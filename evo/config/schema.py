@@ -96,6 +96,33 @@ class PopulationConfig:
 
 
 @dataclass(frozen=True)
+class NoveltyConfig:
+    """The gate before evaluation: a child whose code normalises to that of an individual already proposed (this run
+    or, through memory, an earlier one) is not evaluated; its operator is asked again."""
+
+    enabled: bool = knob(True, "refuse duplicates before evaluation (off: every child is evaluated, as before)")
+    retries: int = knob(
+        2, "times an operator is asked again after a duplicate, before the proposal counts as failed", ge=0
+    )
+    tolerance: float = knob(
+        0.0,
+        "near-duplicates too: same code but numbers each within this relative difference (0: exact duplicates only)",
+        ge=0,
+        lt=1,
+    )
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """What earlier runs on the same target (same locked files and settings) tried: read at the start, extended as
+    children finish, shown to the LLM operator and used by the novelty gate."""
+
+    enabled: bool = knob(True, "read and extend the memory of earlier runs on this target")
+    path: str | None = knob(None, "the memory's folder (null: <runs_dir>/memory), shared by the runs that use it")
+    shown: int = knob(12, "earlier runs' attempts shown to the LLM operator, most recent last", ge=0)
+
+
+@dataclass(frozen=True)
 class CalibrationConfig:
     """The noise model early termination and confirmation need: the baseline trained on several seeds."""
 
@@ -158,7 +185,7 @@ class ModelConfig:
     name: str = knob(dataclasses.MISSING, "the model name the endpoint serves")
     base_url: str | None = knob(None, "OpenAI-compatible endpoint (null: OPENAI_BASE_URL, else OpenAI)")
     api_key_env: str = knob("OPENAI_API_KEY", "environment variable holding the key (never the key itself)")
-    weight: float = knob(1.0, "share of calls in the ensemble", gt=0)
+    weight: float = knob(1.0, "share of calls (allocation bandit: the share before any results)", gt=0)
     prompt_price: float = knob(0.0, "currency per million prompt tokens", ge=0)
     completion_price: float = knob(0.0, "currency per million completion tokens", ge=0)
 
@@ -171,6 +198,11 @@ class LLMSection:
     """The LLM operators; with no models and no endpoint in the environment, evo uses its offline operators."""
 
     models: tuple[ModelConfig, ...] = knob((), "ensemble (empty: EVO_MODEL at OPENAI_BASE_URL, if set)")
+    allocation: Literal["weights", "bandit"] = knob(
+        "weights",
+        "how models share the calls: weights (fixed shares) or bandit (more calls to the models whose children beat"
+        " their parents, per cost, or per token when no model has a price: operators/llm/allocation.py)",
+    )
     temperature: float = knob(0.7, "sampling temperature", ge=0, le=2)
     max_tokens: int = knob(4096, "most tokens an answer may use (each call is given what the context leaves)", ge=1)
     context_tokens: int = knob(
@@ -189,6 +221,13 @@ class LLMSection:
     max_cost: float | None = knob(None, "stop calling the LLM once this much was spent", gt=0)
     max_tokens_total: int | None = knob(None, "stop calling the LLM once this many tokens were used", ge=1)
     learnings_every: int = knob(10, "evaluations between rewrites of learnings.md", ge=1)
+    inspirations: int = knob(
+        2,
+        "strong individuals of other islands (one island: of other lineages) shown with their diffs in each prompt, "
+        "each from a lineage of its own (0: off); 2 shows another line's ideas and still leaves an 8k context room "
+        "for the file, and they are the first part trimmed when it does not",
+        ge=0,
+    )
     cassette: str | None = knob(None, "record/replay file, relative to the run directory")
     cassette_mode: Literal["off", "record", "replay"] = knob("off", "off, record (needs an endpoint) or replay")
 
@@ -217,3 +256,5 @@ class RunConfig:
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig, metadata={"doc": "confirmation of a new best"})
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig, metadata={"doc": "the noise model"})
     holdout: HoldoutConfig = field(default_factory=HoldoutConfig, metadata={"doc": "the final check on fresh seeds"})
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig, metadata={"doc": "no child evaluated twice"})
+    memory: MemoryConfig = field(default_factory=MemoryConfig, metadata={"doc": "earlier runs on the same target"})

@@ -8,7 +8,18 @@ learnings.md without an LLM; `llm/` is the LLM operator (client, prompts, edits,
 `factory.make_operators` chooses a run's operators (imported from there: it loads the LLM client).
 """
 
-from evo.operators.base import Attempt, Code, Context, Notes, Operator, Parent, Proposal, Usage, child_problem
+from evo.operators.base import (
+    Attempt,
+    Code,
+    Context,
+    ModelStats,
+    Notes,
+    Operator,
+    Parent,
+    Proposal,
+    Usage,
+    child_problem,
+)
 from evo.operators.merge_crossover import MergeCrossover
 from evo.operators.offline_notes import OfflineNotes
 from evo.operators.param_mutation import ParamMutation
@@ -18,6 +29,7 @@ __all__ = [
     "Code",
     "Context",
     "MergeCrossover",
+    "ModelStats",
     "Notes",
     "OfflineNotes",
     "Operator",

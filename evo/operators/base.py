@@ -29,7 +29,8 @@ class Parent:
 
 @dataclass(frozen=True)
 class Attempt:
-    """A recent attempt and how it went: the traces an LLM operator learns from."""
+    """An attempt and how it went, with the evidence that says so: the traces an LLM operator learns from (recent
+    ones, earlier runs', the best so far, inspirations from other lineages)."""
 
     description: str
     status: str
@@ -37,6 +38,25 @@ class Attempt:
     delta: float | None  # metric minus its parent's metric (None when either is missing)
     log_tail: str = ""
     reason: str = ""  # why the status is not ok, in one line ("" when ok)
+    id: str = ""  # "0007"; an earlier run's "run-name/0007"
+    parents: tuple[str, ...] = ()  # its parents' ids
+    operator: str = ""
+    change: str = ""  # the delta in the run's noise units, in words ("within the noise"); "" when the noise is unknown
+    stopped_at: float | None = None  # the fraction of the budget at which early termination stopped it
+    diff: str = ""  # an inspiration's changes since its common ancestor with the parent (a unified diff)
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """What one model's proposals came to so far in a run, read from its records (never from memory, so a resumed
+    run allocates as the first session would have): the evidence `llm.allocation: bandit` allocates calls by."""
+
+    proposals: int = 0  # calls for a child: children of any status plus failed proposals
+    children: int = 0  # children that finished
+    improved: int = 0  # finished children better than their (first) parent
+    failed: int = 0  # proposals that made no child
+    cost: float = 0.0  # LLM cost of all its proposals
+    tokens: int = 0  # prompt plus completion tokens of all its proposals
 
 
 @dataclass(frozen=True)
@@ -51,6 +71,13 @@ class Context:
     ancestor: Code | None = None  # crossover: the parents' common ancestor, for diffs and three-way merges
     seed: int = 0  # operators draw their randomness from this, so a search replays exactly
     locked_code: Mapping[str, str] = field(default_factory=dict)  # locked .py file -> text: constants asserts import
+    model_stats: Mapping[str, ModelStats] = field(default_factory=dict)  # model name -> its record this run
+    earlier: tuple[Attempt, ...] = ()  # attempts of earlier runs on the same target (memory), most recent last
+    avoid: str = ""  # the duplicate this operator proposed last for the same child: propose something else
+    noise: str = ""  # the run's noise level in words ("differences under 0.004 are noise"); "" when unknown
+    best: Attempt | None = None  # the best individual so far
+    dynamics: Mapping[str, str] = field(default_factory=dict)  # parent id -> its training dynamics in numbers
+    inspirations: tuple[Attempt, ...] = ()  # strong individuals of other islands or lineages, with their diffs
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    cached_tokens: int = 0  # of the prompt tokens, those the endpoint served from its prompt cache (where it says)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -66,6 +94,7 @@ class Usage:
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             self.cost + other.cost,
+            self.cached_tokens + other.cached_tokens,
         )
 
 
@@ -83,6 +112,7 @@ FAILURES = {
     "request": "the endpoint rejected the request",
     "context": "the prompt does not fit the model's context, even trimmed: a model with a longer one, and "
     "llm.context_tokens raised to match, can take this file",
+    "duplicate": "the operator kept proposing children the run (or an earlier run, through memory) already has",
     "answer": "the model's answer could not be used",
     "child": "no valid child came of it",
 }

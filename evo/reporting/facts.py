@@ -30,12 +30,19 @@ def regret_of(run: RunData, value: float) -> float | None:
 
 @dataclass
 class Outcomes:
-    """What one operator's (or model's) children did."""
+    """What one operator's (or model's) proposals came to: its children, and what failed proposals cost too."""
 
     children: int = 0
     ok: int = 0
     beat_parent: int = 0
     new_best: int = 0
+    failed: int = 0  # proposals that made no child (the ledger's proposal_failed events)
+    tokens: int = 0  # LLM tokens of children and failed proposals
+    cost: float = 0.0
+
+    def spend(self, tokens: int, cost: float) -> None:
+        self.tokens += tokens
+        self.cost += cost
 
 
 def child_outcomes(run: RunData) -> Iterator[tuple[Individual, bool, bool]]:
@@ -53,17 +60,30 @@ def child_outcomes(run: RunData) -> Iterator[tuple[Individual, bool, bool]]:
 
 
 def operator_outcomes(runs: Sequence[RunData]) -> dict[str, Outcomes]:
-    """Outcomes by "operator X" and, where an LLM proposed the child, "model Y", summed over runs."""
+    """Outcomes by "operator X" and, where an LLM proposed the child, "model Y", summed over runs; failed proposals
+    count where their event names the operator and model."""
     table: dict[str, Outcomes] = {}
+
+    def rows(operator: object, model: object) -> list[Outcomes]:
+        keys = [f"operator {operator}"] * bool(operator) + [f"model {model}"] * bool(model)
+        return [table.setdefault(key, Outcomes()) for key in keys]
+
     for run in runs:
         for child, beat, new_best in child_outcomes(run):
-            keys = [f"operator {child.operator}"] + ([f"model {child.model}"] if child.model else [])
-            for key in keys:
-                row = table.setdefault(key, Outcomes())
+            for row in rows(child.operator, child.model):
                 row.children += 1
                 row.ok += child.status == "ok"
                 row.beat_parent += beat
                 row.new_best += new_best
+                row.spend(child.prompt_tokens + child.completion_tokens, child.cost)
+        for event in (e for e in run.events if e.kind == "proposal_failed"):
+            data = event.data
+            for row in rows(data.get("operator"), data.get("model")):
+                row.failed += 1
+                row.spend(
+                    int(data.get("prompt_tokens", 0)) + int(data.get("completion_tokens", 0)),
+                    float(data.get("cost", 0.0)),
+                )
     return dict(sorted(table.items()))
 
 
@@ -115,18 +135,33 @@ def outcome_rows(prefix: tuple[str, ...], outcomes: Mapping[str, Outcomes]) -> l
             share(o.ok, o.children),
             share(o.beat_parent, o.children),
             share(o.new_best, o.children),
+            str(o.failed),
+            spend_text(o.tokens, o.cost),
         )
         for key, o in outcomes.items()
     ]
 
 
-OUTCOME_HEADERS = ("operator / model", "children", "ok", "better than parent", "new running best")
+OUTCOME_HEADERS = (
+    "operator / model",
+    "children",
+    "ok",
+    "better than parent",
+    "new running best",
+    "failed proposals",
+    "LLM spend",
+)
 
 
-def token_text(prompt: int, completion: int, cost: float) -> str:
+def spend_text(tokens: int, cost: float) -> str:
+    return "-" if tokens == 0 and cost == 0 else f"{tokens:,} tokens, cost {cost:.4g}"
+
+
+def token_text(prompt: int, completion: int, cost: float, cached: int = 0) -> str:
     if prompt == completion == 0:
         return OFFLINE
-    return f"{prompt:,} prompt + {completion:,} completion tokens, cost {cost:.4g}"
+    reused = f"; the endpoint served {cached:,} prompt tokens of its calls from its prompt cache" if cached else ""
+    return f"{prompt:,} prompt + {completion:,} completion tokens, cost {cost:.4g}{reused}"
 
 
 def run_figures(run: RunData, label: str, out: Path, stem: str) -> list[Block]:

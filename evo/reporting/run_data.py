@@ -41,6 +41,8 @@ class RunData:
     heldout_source: str = ""  # where it comes from, in words
     picks: tuple[tuple[float, str], ...] = ()  # (seconds since the run started, the search's pick) at each change
     warning: str = ""  # said at the top of its report: a metric the target does not attest
+    cached_tokens: int = 0  # prompt tokens the endpoint served from its prompt cache (the ledger's meta)
+    known: int = 0  # attempts of earlier runs on the target that memory held when the run last started
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -97,6 +99,15 @@ def final_best(run: RunData) -> Individual | None:
     return next((i for i in run.individuals if i.id == chosen), None)
 
 
+def duplicates(run: RunData) -> tuple[int, float]:
+    """Children the novelty gate kept from evaluation, and the budget seconds they would have cost (the run's mean
+    per evaluated individual)."""
+    count = sum(event.kind == "duplicate" for event in run.events)
+    evaluated = [i for i in run.individuals if i.is_finished]
+    mean = sum(i.budget_seconds for i in evaluated) / len(evaluated) if evaluated else run.budget
+    return count, count * mean
+
+
 def training_seconds(run: RunData) -> tuple[float, float]:
     """Budget seconds used and saved by early termination over the whole run."""
     return sum(i.budget_seconds for i in run.individuals), sum(i.saved_seconds for i in run.individuals)
@@ -116,6 +127,8 @@ def load_run(root: str | Path) -> RunData:
     with Ledger(ledger_path) as ledger:
         individuals, events = tuple(ledger.all()), tuple(ledger.events())
         workers, start = int(ledger.get_meta("workers", 0)), ledger.get_meta("started")
+        cached = int(ledger.get_meta("llm_cached_tokens", 0))
+        known = int(ledger.get_meta("memory_attempts", 0))
     run = RunData(
         root=root,
         name=root.name,
@@ -128,6 +141,8 @@ def load_run(root: str | Path) -> RunData:
         events=events,
         settings=run_settings(config, peer),
         warning="" if metric.attested else unattested_line(target),
+        cached_tokens=cached,
+        known=known,
     )
     by_id = {i.id: i for i in run.individuals}
     if start is None:  # a run from before the start was recorded: its first candidate's start
@@ -140,11 +155,15 @@ def load_run(root: str | Path) -> RunData:
 
 def run_settings(config: RunConfig, peer: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
     """What a reader needs to tell one search from another beyond its mode: the mode's own knobs (the population's,
-    or a peer's from peer.json), the slots (how many candidates shared the machine) and the budget clock."""
+    or a peer's from peer.json), an ensemble's models, the slots (how many candidates shared the machine) and the
+    budget clock."""
     if peer is not None:
         knobs = [(f"{peer['name']} {key}", str(value)) for key, value in peer.items() if key != "name"]
     else:
         knobs = population_settings(config.population) if config.mode == "population" else []
+    if len(config.llm.models) > 1:  # an ensemble: how calls were shared among its models
+        weights = ", ".join(f"{m.name} (weight {m.weight:g})" for m in config.llm.models)
+        knobs.append(("models", f"{weights}, allocated by {config.llm.allocation}"))
     clock = {"wall": "wall (elapsed seconds)", "cpu": "cpu (the candidate's CPU seconds)"}[config.budget.clock]
     return (*knobs, ("slots", slots_text(config.slots)), ("budget clock", clock))
 

@@ -18,7 +18,14 @@ from evo.reporting.facts import (
     token_text,
     tokens,
 )
-from evo.reporting.run_data import RunData, best_so_far, counts_as_best, final_best, training_seconds
+from evo.reporting.run_data import (
+    RunData,
+    best_so_far,
+    counts_as_best,
+    duplicates,
+    final_best,
+    training_seconds,
+)
 from population.individual import rank_key
 
 TOP = 10  # individuals listed in a run report
@@ -93,7 +100,15 @@ def _run_summary(run: RunData) -> Table:
     rows.append(
         ("budget seconds", f"{seconds(used)} used, {seconds(saved)} saved by early termination ({pruned} pruned)")
     )
-    rows.append(("LLM", token_text(*tokens([run]))))
+    rows.append(("LLM", token_text(*tokens([run]), run.cached_tokens)))
+    count, cost = duplicates(run)
+    rows.append(
+        (
+            "novelty",
+            f"{count} duplicate children not evaluated (about {seconds(cost)} budget seconds saved); "
+            f"{run.known} attempts of earlier runs on this target known",
+        )
+    )
     return Table(("", "value"), tuple(rows))
 
 

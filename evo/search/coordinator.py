@@ -19,15 +19,16 @@ from typing import Any
 
 from evo.evaluation import EvalResult, Status
 from evo.execution import EvalRequest, Executor, make_executor
-from evo.modes import BASELINE, CROSSOVER, RATCHETS, Decision, Job, Mode, job_rng, make_mode
+from evo.modes import BASELINE, CROSSOVER, Job, Mode, job_rng, make_mode
 from evo.modes.replay import job_of, replay
 from evo.operators import Parent, Proposal, Usage
 from evo.operators.factory import Operators, make_operators
 from evo.search.context import attempts, operator_context
 from evo.search.holdout import final_check
 from evo.search.lookahead import Lookahead
-from evo.search.outcome import Outcome, Progress, change_note, skipped_line
-from evo.search.results_tsv import ResultsTsv
+from evo.search.novelty import Novelty, duplicate_of, remember
+from evo.search.outcome import Outcome, Progress, change_note, record_spend, skipped_line, spent_before
+from evo.search.results_tsv import DecisionLog
 from evo.search.session import RunPaths, RunSession, charge_pruned, reevaluated, running, session_config
 from evo.stopping import Confirmation, CurveTest, NoiseModel, monitor_for, needs_confirmation
 from evo.stopping.calibration import run_noise_model
@@ -55,6 +56,8 @@ class Coordinator:
         self.config, self.target, self.direction = config, self.session.target, self.session.direction
         self.individuals = self.session.individuals
         self.operators: Operators = make_operators(config.llm, root)
+        self.novelty = Novelty.open(self.session)  # the gate, and what earlier runs on the target tried
+        remember(self.novelty, self.session, self.operators.learnings.path)
         self.on_progress = on_progress or (lambda progress: None)
         self.on_notice = on_notice or (lambda line: None)
         self.noise: NoiseModel | None = None  # the calibrated noise model, when early stop or confirmation is on
@@ -66,13 +69,13 @@ class Coordinator:
         self.lookahead = Lookahead(0 if self.operators.instant and not simulated_answers else config.slots.ahead)
         self.tags = 0
         self.busy_seconds = 0.0  # the coordinator's own bookkeeping time (everything but waiting on the executor)
-        self.cost_before = float(self.session.ledger.get_meta("llm_cost", 0.0))  # earlier sessions' LLM spend
+        self.cost_before, self.cached_before = spent_before(self.ledger)  # earlier sessions' LLM spend
         self.failed_in_a_row = 0
         self.failed_proposals = 0
         self.fatal = ""  # an operator failure no retry can fix (endpoint, key, model, spend cap): stop now
         self.explained: set[str] = set()  # failure kinds already explained to the user this session
         self.note = ""
-        self.tsv: ResultsTsv | None = None
+        self.decisions = DecisionLog(self.session)
 
     @property
     def ledger(self) -> Ledger:
@@ -89,7 +92,7 @@ class Coordinator:
         mode = make_mode(self.config, self.direction, self._workers())
         number = self.session.next_number()
         for _, decisions in replay(mode, self.individuals, number):
-            self._log(mode, decisions, replaying=True)
+            self.decisions.log(mode, decisions, replaying=True)
         # Killed mid-evaluation: evaluate again, and ask nothing new until these are told (a ratchet has one job out
         # at a time, and the rebuilt mode never handed these out).
         for individual in [i for i in self.individuals.values() if not i.is_finished]:
@@ -112,7 +115,7 @@ class Coordinator:
                 number += 1
             if not self.inflight:
                 if stop:  # decide what a mode held back for results that will not come now
-                    self._log(mode, mode.close(), replaying=False)
+                    self.decisions.log(mode, mode.close(), replaying=False)
                 break
             self.busy_seconds += time.perf_counter() - resumed
             look = self.lookahead.next_look(self.session.clock.monotonic())
@@ -161,8 +164,8 @@ class Coordinator:
         self.counts[kind] += 1
         return self.tags
 
-    def _submit_propose(self, job: Job, number: int) -> None:
-        tag = self._submit(PROPOSE, job, number)
+    def _submit_propose(self, job: Job, number: int, retry: int = 0, twin: str = "") -> None:
+        tag = self._submit(PROPOSE, job, (number, retry))
         self.lookahead.proposing(tag, self.session.clock.monotonic())
         if job.kind == BASELINE:
             code = self.session.baseline_code()
@@ -172,15 +175,28 @@ class Coordinator:
         parents = [Parent(p.id, store.code(p.commit), p.metric, p.status, p.description) for p in job.parents]
         operator = self.operators.crossover if job.kind == CROSSOVER else self.operators.mutation
         learnings = self.operators.learnings.text
-        context = operator_context(self.session, job, job_rng(self.config.seed, number).getrandbits(32), learnings)
+        seed = job_rng(self.config.seed, number).getrandbits(32) + retry  # a retry draws anew
+        context = operator_context(self.session, job, seed, learnings, self.novelty, twin, self.noise)
         self.executor.propose(tag, operator.propose, parents, context)
 
-    def _proposed(self, mode: Mode, job: Job, number: int, proposal: Proposal) -> None:
+    def _proposed(self, mode: Mode, job: Job, data: tuple[int, int], proposal: Proposal) -> None:
+        (number, retry), twin = data, None
+        if proposal.ok:
+            assert proposal.code is not None
+            form, twin = self.novelty.check(proposal.code)
+            twin = twin if job.kind != BASELINE else None  # the baseline runs whatever ran before
+        if twin is not None:
+            self.ledger.event("duplicate", number=number, twin=twin, operator=proposal.operator, retry=retry)
+            if retry < self.config.novelty.retries:
+                self._submit_propose(job, number, retry + 1, twin)
+                return
+            proposal = duplicate_of(proposal, twin, retry)
         if not proposal.ok:
             self._proposal_failed(number, proposal)
             mode.tell(job, None)
             return
         self.failed_in_a_row = 0
+        self.novelty.admit(form, format_id(number))
         self.ready.append((job, number, proposal))
 
     def _start_ready(self, mode: Mode) -> None:
@@ -219,6 +235,7 @@ class Coordinator:
             "proposal_failed",
             number=number,
             operator=proposal.operator,
+            model=proposal.model,
             failure=proposal.failure,
             error=proposal.error,
             prompt_tokens=proposal.usage.prompt_tokens,
@@ -282,8 +299,9 @@ class Coordinator:
     def _told(self, mode: Mode, job: Job, finished: Individual) -> None:
         self.note = change_note(finished, self.individuals, self.direction, self.noise)
         self.session.record(finished)
+        self.novelty.finished(finished, self.individuals)
         self.untold.discard(finished.id)
-        self._log(mode, mode.tell(job, finished), replaying=False)
+        self.decisions.log(mode, mode.tell(job, finished), replaying=False)
         self._learn()
 
     # ---------------------------------------------------------------------------------------------------------------
@@ -328,25 +346,6 @@ class Coordinator:
         self.ledger.update(final)
         self._told(mode, confirmation.job, final)  # type: ignore[arg-type]
 
-    def _log(self, mode: Mode, decisions: list[Decision], replaying: bool) -> None:
-        if not replaying:
-            for decision in decisions:
-                self.ledger.event(decision.kind, individual=decision.individual, detail=decision.detail)
-        if mode.name in RATCHETS:
-            for decision in decisions:
-                if decision.kind == "keep":
-                    self.session.store.move_branch("ratchet", self.individuals[decision.individual].commit)
-                if not replaying:
-                    self._tsv(decision)
-
-    def _tsv(self, decision: Decision) -> None:
-        if self.tsv is None:  # written whole once a session, from the ledger; then a row per decision
-            self.tsv = ResultsTsv(
-                self.session.paths.results_tsv, self.ledger, self.individuals, self.target.metric.name
-            )
-        else:
-            self.tsv.add(decision, self.individuals[decision.individual])
-
     def _learn(self) -> None:
         """Every `every` results, the notes are rewritten off this thread (an LLM call must not hold up the slots)."""
         learnings = self.operators.learnings
@@ -359,11 +358,12 @@ class Coordinator:
     def _learned(self, usage: Usage, error: str) -> None:
         if usage.calls or error:  # the event accounts for LLM calls: the offline notes' free rewrites make none
             self.ledger.event("learnings", calls=usage.calls, cost=usage.cost, error=error)
+        if self.novelty.memory is not None and not error:
+            self.novelty.memory.keep_learnings(self.operators.learnings.text)
 
     # ---------------------------------------------------------------------------------------------------------------
     def _workers(self) -> int:
-        """The slots the mode plans for (the batched ratchet's round), fixed at the run's start so a resume on
-        another cluster keeps the rounds it had."""
+        """The slots the mode plans for (the batched ratchet's round), fixed at the start for every resume."""
         workers = int(self.ledger.get_meta("workers", 0)) or self.executor.capacity()
         self.ledger.set_meta("workers", workers)
         return workers
@@ -388,7 +388,7 @@ class Coordinator:
 
     def _report(self, mode: Mode) -> None:
         if self.operators.spend.total.calls:
-            self.ledger.set_meta("llm_cost", self._llm_cost())
+            record_spend(self.ledger, self._llm_cost(), self.cached_before + self.operators.spend.total.cached_tokens)
         running, usage = self.counts[EVALUATE] + self.counts[CONFIRM], self.operators.spend.total
         tokens = (usage.prompt_tokens, usage.completion_tokens, self._llm_cost())
         slots = (self.session.finished, running, self.executor.capacity())

@@ -1,5 +1,5 @@
-"""What a search tells its caller: progress after every change, the outcome when it ends, and each result's change
-against its parent in words."""
+"""What a search tells its caller: progress after every change, the outcome when it ends, each result's change
+against its parent in words, and the run's LLM spend as its ledger keeps it across sessions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from evo.operators.base import FAILURES
 from evo.search.holdout import Holdout
 from evo.stopping import NoiseModel
 from population.individual import Individual
+from population.ledger import Ledger
 
 WITHIN_NOISE = 2.0  # noise sds: a change smaller than this is within the seed-to-seed noise of one run
 
@@ -60,13 +61,30 @@ def change_note(
     change = individual.metric - parent.metric  # type: ignore[operator]
     if noise is None:
         return f"{change:+.4g} vs {parent.id}"
+    return f"{change:+.4g} vs {parent.id}: {noise_verdict(change, direction, noise)}"
+
+
+def noise_verdict(change: float, direction: str, noise: NoiseModel) -> str:
+    """A metric change in the noise model's units, in words: "within the noise", or "better by 3.1 noise sd"."""
     units = abs(change) / noise.final_sd
-    side = "better" if sign * change < 0 else "worse"
-    verdict = "within the noise" if units < WITHIN_NOISE else f"{side} by {units:.1f} noise sd"
-    return f"{change:+.4g} vs {parent.id}: {verdict}"
+    side = "better" if (change < 0) == (direction == "minimize") else "worse"
+    return "within the noise" if units < WITHIN_NOISE else f"{side} by {units:.1f} noise sd"
 
 
 def skipped_line(ident: str, proposal: Proposal, explain: bool) -> str:
     """The line a failed proposal gets (its id is skipped), with what to check the first time its kind fails."""
     line = f"{ident} skipped: {proposal.operator} gave no child ({proposal.error})"
     return line + (f"\n  {FAILURES.get(proposal.failure, FAILURES['child'])}" if explain else "")
+
+
+def spent_before(ledger: Ledger) -> tuple[float, int]:
+    """Earlier sessions' LLM cost (which stop.cost caps) and the prompt tokens the endpoint served from its cache."""
+    return float(ledger.get_meta("llm_cost", 0.0)), int(ledger.get_meta("llm_cached_tokens", 0))
+
+
+def record_spend(ledger: Ledger, cost: float, cached_tokens: int) -> None:
+    """The run's LLM spend so far, earlier sessions' included, in the ledger's meta (the cached tokens once an
+    endpoint reported some, where the report reads them: each write is a synced transaction)."""
+    ledger.set_meta("llm_cost", cost)
+    if cached_tokens:
+        ledger.set_meta("llm_cached_tokens", cached_tokens)

@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from evo.modes import Decision
+from evo.modes import RATCHETS, Decision, Mode
+from evo.search.session import RunSession
 from population.individual import Individual
 from population.ledger import Ledger
 
@@ -39,3 +40,30 @@ def _row(kind: str, individual: Individual) -> str:
     memory_gb = memory_mb / 1024 if isinstance(memory_mb, float) else 0.0
     description = " ".join((individual.description or individual.operator).split())  # no tabs or newlines
     return f"{individual.commit[:7]}\t{value:.6f}\t{memory_gb:.1f}\t{kind}\t{description}"
+
+
+class DecisionLog:
+    """Where a mode's decisions go: a ledger event each, and for the ratchets the `ratchet` branch at the incumbent
+    and `results.tsv` (written whole, from the ledger, at a session's first decision)."""
+
+    def __init__(self, session: RunSession) -> None:
+        self.session = session
+        self.tsv: ResultsTsv | None = None
+
+    def log(self, mode: Mode, decisions: list[Decision], replaying: bool) -> None:
+        session = self.session
+        if not replaying:
+            for decision in decisions:
+                session.ledger.event(decision.kind, individual=decision.individual, detail=decision.detail)
+        if mode.name not in RATCHETS:
+            return
+        for decision in decisions:
+            if decision.kind == "keep":
+                session.store.move_branch("ratchet", session.individuals[decision.individual].commit)
+            if replaying:
+                continue
+            if self.tsv is None:
+                metric = session.target.metric.name
+                self.tsv = ResultsTsv(session.paths.results_tsv, session.ledger, session.individuals, metric)
+            else:
+                self.tsv.add(decision, session.individuals[decision.individual])

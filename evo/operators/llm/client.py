@@ -9,7 +9,6 @@ The API key is read from the environment when the client is made and is never st
 from __future__ import annotations
 
 import os
-import random
 import re
 import socket
 import time
@@ -134,7 +133,8 @@ def _reply(response: object, model: ModelConfig, settings: LLMSection) -> Reply:
     raw_usage = getattr(response, "usage", None)
     prompt = int(getattr(raw_usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(raw_usage, "completion_tokens", 0) or 0)
-    usage = Usage(1, prompt, completion, model.cost(prompt, completion))
+    cached = int(getattr(getattr(raw_usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0)  # if reported
+    usage = Usage(1, prompt, completion, model.cost(prompt, completion), cached)
     choices = getattr(response, "choices", None)
     if not isinstance(choices, list):
         raise LLMFailure(f"malformed response from the endpoint: {str(response)[:120]!r}", usage)
@@ -183,8 +183,3 @@ def redact(text: str, model: ModelConfig) -> str:
     if key:
         text = text.replace(key, "[redacted]")
     return _KEY_LIKE.sub("[redacted]", text)
-
-
-def choose_model(models: Sequence[ModelConfig], rng: random.Random) -> ModelConfig:
-    """Pick a model of the ensemble by weight."""
-    return rng.choices(list(models), weights=[m.weight for m in models])[0]

@@ -2,15 +2,17 @@
 
 A training script can be most of a small model's context by itself (autoresearch's is about 7,000 tokens of an 8k
 window). Then the bodies of some functions and methods are each replaced by one marker line until the file fits.
-Which ones is drawn from the proposal's seed, so successive proposals see different parts of the file and a replay
-sees the same. Signatures and docstrings stay, so the model still sees what every function is; SEARCH text can quote
-only the lines shown.
+Which ones is drawn from the file's own text: every call on the same parent sees the same view (so consecutive
+prompts share their prefix, which an endpoint's prompt cache can reuse, and a replay sees the same), while children,
+whose text differs, show other parts of the file. Signatures and docstrings stay, so the model still sees what every
+function is; SEARCH text can quote only the lines shown.
 """
 
 from __future__ import annotations
 
 import ast
 import random
+import zlib
 from dataclasses import dataclass
 
 from evo.operators.base import parse_python
@@ -27,7 +29,7 @@ class _Body:
     indent: int
 
 
-def elided_view(text: str, excess: int, seed: int) -> str | None:
+def elided_view(text: str, excess: int) -> str | None:
     """`text` with function bodies left out until its estimate is at least `excess` tokens smaller, or None when
     leaving all of them out is not enough (or the file does not parse)."""
     try:
@@ -36,7 +38,7 @@ def elided_view(text: str, excess: int, seed: int) -> str | None:
         return None
     lines = text.split("\n")
     bodies = _bodies(tree)
-    random.Random(seed).shuffle(bodies)
+    random.Random(zlib.crc32(text.encode())).shuffle(bodies)  # the same text, the same bodies left out
     chosen: list[_Body] = []
     saved = 0
     for body in bodies:

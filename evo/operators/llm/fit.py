@@ -8,10 +8,13 @@ context. The answer asked for decides the budget:
 - SEARCH/REPLACE blocks: what the context leaves after the prompt, at most llm.max_tokens; the prompt is trimmed
   until at least llm.min_answer_tokens (or llm.max_tokens, if smaller) is left.
 
-The prompt is trimmed in a fixed order (`prompts.TRIM_ORDER`): the crash logs, the recent attempts, the learnings and
-the parents' notes go first; then function bodies of the file to edit are left out (`file_view`: never its signatures,
-docstrings or module-level code, so its knobs always show), as many as it takes; then the research directions, with
-bodies left out again if that is still needed. If even that is not enough, there is no request, only a one-line reason.
+The prompt is trimmed in a fixed order (`prompts.TRIM_ORDER`): the inspirations, the earlier runs, the crash logs, the
+recent attempts, the learnings and the parents' notes go first; then function bodies of the file to edit are left out
+(`file_view`: never its signatures, docstrings or module-level code, so its knobs always show), as many as it takes;
+then the research directions, with bodies left out again if that is still needed. If even that is not enough, there is
+no request, only a one-line reason. Bodies are left out only once every changing part is trimmed, and what is left of
+those depends on the parent alone, so the file view (and with it the prompt's prefix) is the same for every call on
+the same parent.
 """
 
 from __future__ import annotations
@@ -50,39 +53,47 @@ class Request:
 
 def fit_request(parents: Sequence[Parent], context: Context, settings: LLMSection) -> Request | str:
     """The request for a child of `parents`, fitted to llm.context_tokens, or a one-line reason it cannot fit."""
-    parts = mutation_parts(parents[0], context) if len(parents) == 1 else crossover_parts(*parents, context)
     if settings.whole_file and len(context.editable) == 1:
         answer = whole_file_tokens(parents[0].code.get(context.editable[0], ""))
         if answer <= settings.max_tokens:
             system = system_prompt(context, whole_file=True)
-            user = _fit(system, parts, settings.context_tokens - answer, context.seed, elide=False)
-            if user is not None:
-                return Request(_messages(system, user), True, answer, answer)
+            parts = request_parts(parents, context, whole_file=True)
+            fitted = fit_parts(system, parts, settings.context_tokens - answer, elide=False)
+            if fitted is not None:
+                return Request(_messages(system, _user(fitted)), True, answer, answer)
     least = min(settings.min_answer_tokens, settings.max_tokens)
     system = system_prompt(context)
-    user = _fit(system, parts, settings.context_tokens - least, context.seed, elide=True)
-    if user is None:
+    parts = request_parts(parents, context)
+    fitted = fit_parts(system, parts, settings.context_tokens - least, elide=True)
+    if fitted is None:
         return _no_fit(parts, settings, least)
-    return Request(_messages(system, user), False, least, settings.max_tokens)
+    return Request(_messages(system, _user(fitted)), False, least, settings.max_tokens)
 
 
-def _fit(system: str, parts: list[Part], room: int, seed: int, elide: bool) -> str | None:
-    """The user prompt, trimmed in TRIM_ORDER until it fits `room` tokens beside `system`, or None."""
+def request_parts(parents: Sequence[Parent], context: Context, whole_file: bool = False) -> list[Part]:
+    """The request's parts before fitting: a mutation's for one parent, a crossover's for two."""
+    if len(parents) == 1:
+        return mutation_parts(parents[0], context, whole_file)
+    return crossover_parts(parents[0], parents[1], context, whole_file)
+
+
+def fit_parts(system: str, parts: list[Part], room: int, elide: bool) -> list[Part] | None:
+    """`parts` trimmed in TRIM_ORDER until they fit `room` tokens beside `system`, or None."""
     for rank in range(len(TRIM_ORDER)):
         if _tokens(system, parts) <= room:
             break
         if rank != BODIES:
-            parts = [Part(part.short) if part.trim == rank else part for part in parts]
+            parts = [Part(part.short, kind=part.kind) if part.trim == rank else part for part in parts]
         elif not elide:  # the file must be shown whole, and the directions are worth more than that
             return None
         else:
-            parts = _elided(system, parts, room, seed)
+            parts = _elided(system, parts, room)
     if elide and _tokens(system, parts) > room:  # the directions are gone: the bodies may now be enough
-        parts = _elided(system, parts, room, seed)
-    return _user(parts) if _tokens(system, parts) <= room else None
+        parts = _elided(system, parts, room)
+    return parts if _tokens(system, parts) <= room else None
 
 
-def _elided(system: str, parts: list[Part], room: int, seed: int) -> list[Part]:
+def _elided(system: str, parts: list[Part], room: int) -> list[Part]:
     """`parts` with function bodies of the largest file left out until they fit `room`, or as they are if leaving
     out every body would not be enough."""
     files = [i for i, part in enumerate(parts) if part.source]
@@ -90,7 +101,7 @@ def _elided(system: str, parts: list[Part], room: int, seed: int) -> list[Part]:
         return parts
     largest = max(files, key=lambda i: len(parts[i].text))
     name, text = parts[largest].source or ("", "")
-    view = elided_view(text, _tokens(system, parts) - room + estimate_tokens(ELIDED_NOTE), seed)
+    view = elided_view(text, _tokens(system, parts) - room + estimate_tokens(ELIDED_NOTE))
     if view is None:
         return parts
     elided = [*parts[:largest], file_part(name, view, elided=True), *parts[largest + 1 :]]

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from evo.config import LLMSection, ModelConfig
 from evo.operators.base import Context, Parent, Proposal, Usage, child_problem
 from evo.operators.constant_checks import broken_assert
-from evo.operators.llm.client import Chat, LLMFailure, Message, Spend, choose_model
+from evo.operators.llm.allocation import choose_model
+from evo.operators.llm.client import Chat, LLMFailure, Message, Spend
 from evo.operators.llm.edits import apply_answer, extract_description
 from evo.operators.llm.fit import fit_request
 from evo.operators.llm.prompts import repair_prompt
@@ -32,7 +33,7 @@ class LLMOperator:
     def propose(self, parents: Sequence[Parent], context: Context) -> Proposal:
         if len(parents) != self.arity:
             raise ValueError(f"{self.name} takes {self.arity} parent(s), got {len(parents)}")
-        model = choose_model(self.models, random.Random(context.seed))
+        model = choose_model(self.models, self.settings.allocation, context.model_stats, random.Random(context.seed))
         request = fit_request(parents, context, self.settings)
         if isinstance(request, str):
             return self._failed(model, Usage(), request, "context")
@@ -60,7 +61,7 @@ class LLMOperator:
             if child is not None and not problem:
                 description, rationale = extract_description(reply.text)
                 return Proposal(
-                    child, description or f"{self.name}: unnamed edit", rationale, self.name, reply.model, usage
+                    child, description or f"{self.name}: unnamed edit", rationale, self.name, model.name, usage
                 )
             messages += [
                 {"role": "assistant", "content": reply.text},

@@ -2,24 +2,49 @@
 
 Plain functions of plain data, so a prompt can be read (and tested) without any client in sight. A request is a list
 of parts, each with its rank in TRIM_ORDER, so that `evo.operators.llm.fit` can shorten it to fit a context.
+
+Laid out for prompt caching: the system prompt, then the user message's static part (the research directions, then
+the file to edit as the parent has it), then its changing part (the parent's outcome and training dynamics, the run's
+notes, the recent attempts with the best so far, crash tails, earlier runs, inspirations, the noise level, the task
+and the answer format once more). Consecutive calls of a run share a byte-identical prefix through the directions,
+and through the whole file when they have the same parent: nothing before it depends on the call, and the file view
+depends only on the parent (`file_view`). Each part's size rule is in `evidence`.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evo.operators.base import Attempt, Code, Context, Parent
 from evo.operators.llm.directions import research_directions
+from evo.operators.llm.evidence import (
+    CRASH_TAILS,
+    DIFF_LINES,
+    EARLIER_ROWS,
+    NOTES_CHARS,
+    RECENT_ATTEMPTS,
+    attempts_table,
+    code_diff,
+    crash_tail,
+    fenced_diff,
+    inspirations_text,
+    one_line,
+)
 from evo.operators.llm.file_view import MARKER
 
-RECENT_ATTEMPTS = 12  # rows of the attempts table
-LOG_TAIL_LINES = 8  # lines of a crashed attempt's log shown to the model
-
 # What a request loses first when it does not fit, in order (`evo.operators.llm.fit` says how).
-TRIM_ORDER = ("crash logs", "recent attempts", "learnings", "parents' notes", "function bodies", "research directions")
-LOGS, ATTEMPTS, LEARNINGS, NOTES, BODIES, DIRECTIONS = range(len(TRIM_ORDER))
+TRIM_ORDER = (
+    "inspirations",
+    "earlier runs",
+    "crash logs",
+    "recent attempts",
+    "learnings",
+    "parents' notes",
+    "function bodies",
+    "research directions",
+)
+INSPIRATIONS, EARLIER, LOGS, ATTEMPTS, LEARNINGS, NOTES, BODIES, DIRECTIONS = range(len(TRIM_ORDER))
 KEEP = len(TRIM_ORDER)  # never trimmed
 ELIDED_NOTE = (
     f" (some function bodies are not shown: `{MARKER.format(lines='N')}` stands for each; SEARCH text can quote only"
@@ -30,12 +55,14 @@ ELIDED_NOTE = (
 @dataclass(frozen=True)
 class Part:
     """A section of a request: `trim` is its rank in TRIM_ORDER (KEEP: never trimmed) and `short` what trimming
-    leaves of it; `source` is (file, text) for a file shown whole, which may be shown with bodies left out."""
+    leaves of it; `source` is (file, text) for a file shown whole, which may be shown with bodies left out; `kind`
+    names it (for measuring prompts)."""
 
     text: str
     trim: int = KEEP
     short: str = ""
     source: tuple[str, str] | None = None
+    kind: str = ""
 
 
 SYSTEM = """\
@@ -66,6 +93,14 @@ Then the complete new {file} in one ```python block: every line of it, changed o
 Rules: Only edit {editable}; never edit {locked}. The result must be valid Python that runs as it is, with no new \
 packages."""
 
+NOISE_UNKNOWN = (
+    "The noise level is unknown: this run measured no noise model (calibration, early_stop and confirm are off), so "
+    "a small change in {metric} may be luck."
+)
+REMINDER = (
+    "Answer in the format given at the start: DESCRIPTION: <one line>, RATIONALE: <two or three sentences>, then {how}."
+)
+
 
 def system_prompt(context: Context, whole_file: bool = False) -> str:
     """The system prompt asking for SEARCH/REPLACE blocks, or with `whole_file` for the complete file."""
@@ -78,28 +113,30 @@ def system_prompt(context: Context, whole_file: bool = False) -> str:
     return SYSTEM.format(metric=context.metric, better=better, answer=answer)
 
 
-def mutation_parts(parent: Parent, context: Context) -> list[Part]:
+def mutation_parts(parent: Parent, context: Context, whole_file: bool = False) -> list[Part]:
     return [
-        *_shared(context),
+        *_static(parent.code, context),
         _parent("# The parent to improve", parent, context),
-        *_files(parent.code),
-        Part(f"Propose one change to this parent that should improve {context.metric}."),
+        *_evidence(context),
+        *_closing(f"Propose one change to this parent that should improve {context.metric}.", context, whole_file),
     ]
 
 
-def crossover_parts(a: Parent, b: Parent, context: Context) -> list[Part]:
+def crossover_parts(a: Parent, b: Parent, context: Context, whole_file: bool = False) -> list[Part]:
     ancestor = context.ancestor or {}
     return [
-        *_shared(context),
-        _parent("# Parent A", a, context),
-        *_files(a.code),
-        Part(f"# Parent A's changes since the common ancestor\n{_diff(ancestor, a.code)}", NOTES),
+        *_static(a.code, context),
+        _parent("# Parent A (its file is shown above)", a, context),
+        Part(f"# Parent A's changes since the common ancestor\n{_diff(ancestor, a.code)}", NOTES, kind="parents"),
         _parent("# Parent B", b, context),
-        Part(f"# Parent B's changes since the common ancestor\n{_diff(ancestor, b.code)}"),
-        Part(
+        Part(f"# Parent B's changes since the common ancestor\n{_diff(ancestor, b.code)}", kind="parents"),
+        *_evidence(context),
+        *_closing(
             "Write a child that combines what made each parent good: edit parent A's file so it also carries the "
             "best of parent B's changes (resolve any conflict in the way most likely to improve "
-            f"{context.metric})."
+            f"{context.metric}).",
+            context,
+            whole_file,
         ),
     ]
 
@@ -107,7 +144,7 @@ def crossover_parts(a: Parent, b: Parent, context: Context) -> list[Part]:
 def file_part(name: str, text: str, elided: bool = False) -> Part:
     """A file shown in full, or (`elided`) with some function bodies replaced by marker lines."""
     note = ELIDED_NOTE if elided else ""
-    return Part(f"{name}{note}\n```python\n{text.rstrip()}\n```", source=(name, text))
+    return Part(f"# The file to edit: {name}{note}\n```python\n{text.rstrip()}\n```", source=(name, text), kind="file")
 
 
 def repair_prompt(problem: str, whole_file: bool = False) -> str:
@@ -120,7 +157,7 @@ def learnings_prompt(previous: str, attempts: Sequence[Attempt], context: Contex
         [
             _directions(context),
             f"# Notes so far\n{previous.strip() or '(none yet)'}",
-            f"# Attempts since then\n{_attempts_table(attempts, context)}",
+            f"# Attempts since then\n{attempts_table(attempts, context.metric)}",
             "Rewrite the notes in under 250 words as four short lists: what helped, what hurt, what crashed "
             "(and why), and ideas not yet tried. Keep facts with their numbers; drop anything the attempts contradict.",
         ]
@@ -131,51 +168,72 @@ def _directions(context: Context) -> str:
     return f"# Research directions\n{research_directions(context.program).strip() or '(none given)'}"
 
 
-def _shared(context: Context) -> list[Part]:
-    recent = context.attempts[-RECENT_ATTEMPTS:]
-    parts = [Part(_directions(context), DIRECTIONS)]
+def _static(code: Code, context: Context) -> list[Part]:
+    """What every call of the run starts with: the directions, then the file to edit (the same for one parent)."""
+    return [Part(_directions(context), DIRECTIONS, kind="directions"), *_files(code)]
+
+
+def _evidence(context: Context) -> list[Part]:
+    """The changing part: what the run has learned and tried so far, and where it stands."""
+    parts = []
     if context.learnings.strip():
-        parts.append(Part(f"# What this run has learned so far\n{context.learnings.strip()}", LEARNINGS))
+        notes = context.learnings.strip()[:NOTES_CHARS]
+        parts.append(Part(f"# What this run has learned so far\n{notes}", LEARNINGS, kind="learnings"))
+    recent = context.attempts[-RECENT_ATTEMPTS:]
     if recent:
-        parts.append(Part(f"# Recent attempts (most recent last)\n{_attempts_table(recent, context)}", ATTEMPTS))
-        crashes = [a for a in recent if a.status == "crash" and a.log_tail.strip()][-2:]
-        for attempt in crashes:
-            tail = "\n".join(attempt.log_tail.strip().splitlines()[-LOG_TAIL_LINES:])
-            parts.append(Part(f"# Log tail of the crashed attempt '{attempt.description}'\n```\n{tail}\n```", LOGS))
+        table = attempts_table(recent, context.metric)
+        parts.append(Part(f"# Recent attempts (most recent last)\n{table}", ATTEMPTS, kind="attempts"))
+    if context.best is not None:
+        parts.append(Part(_best(context.best, context), ATTEMPTS, kind="best"))
+    crashes = [a for a in recent if a.status == "crash" and a.log_tail.strip()][-CRASH_TAILS:]
+    for a in crashes:
+        title = " ".join(filter(None, ["# Log tail of the crashed attempt", a.id])) + f": {one_line(a.description)}"
+        parts.append(Part(f"{title}\n```\n{crash_tail(a.log_tail)}\n```", LOGS, kind="crash logs"))
+    if context.earlier:
+        table = attempts_table(context.earlier[-EARLIER_ROWS:], context.metric)
+        parts.append(Part(f"# Earlier runs on this target (most recent last)\n{table}", EARLIER, kind="earlier runs"))
+    if context.inspirations:
+        title = (
+            "# Strong individuals of other lineages (of other islands, where the run has several): what they changed"
+            " since their common ancestor with the parent, ideas worth borrowing"
+        )
+        text = inspirations_text(context.inspirations, context.metric)
+        parts.append(Part(f"{title}\n\n{text}", INSPIRATIONS, kind="inspirations"))
+    parts.append(Part(f"# Noise\n{context.noise or NOISE_UNKNOWN.format(metric=context.metric)}", kind="noise"))
     return parts
 
 
+def _closing(task: str, context: Context, whole_file: bool) -> list[Part]:
+    """The task, the duplicate to avoid (if any), and the answer format once more, where the model reads last."""
+    how = (
+        f"the complete new {context.editable[0]} in one ```python block"
+        if whole_file
+        else "SEARCH/REPLACE blocks naming the file, SEARCH text copied exactly from the file shown above"
+    )
+    parts = [Part(task, kind="task")]
+    if context.avoid:
+        parts.append(Part(context.avoid, kind="task"))
+    return [*parts, Part(REMINDER.format(how=how), kind="format")]
+
+
+def _best(best: Attempt, context: Context) -> str:
+    value = f"{context.metric} = {best.metric:.6f}" if best.metric is not None else "no value"
+    return f"# Best so far\n{best.id} ({value}): {one_line(best.description) or 'baseline'}"
+
+
 def _parent(title: str, parent: Parent, context: Context) -> Part:
-    """The parent's outcome, and its last change as a note trimming may drop."""
+    """The parent's outcome, and its last change and training dynamics as notes trimming may drop."""
     value = f"{parent.metric:.6f}" if parent.metric is not None else "no value"
-    header = f"{title} ({context.metric} = {value}, status {parent.status})"
-    return Part(f"{header}\nIts last change: {parent.description or 'baseline'}", NOTES, short=header)
-
-
-def _attempts_table(attempts: Sequence[Attempt], context: Context) -> str:
-    if not attempts:
-        return "(none)"
-    rows = [f"| description | status | {context.metric} | change vs parent |", "|---|---|---|---|"]
-    for a in attempts:
-        metric = f"{a.metric:.6f}" if a.metric is not None else "-"
-        delta = f"{a.delta:+.6f}" if a.delta is not None else "-"
-        rows.append(f"| {a.description} | {a.status} | {metric} | {delta} |")
-    return "\n".join(rows)
+    header = f"{title}: {parent.id} ({context.metric} = {value}, status {parent.status})"
+    notes = [f"Its last change: {one_line(parent.description) or 'baseline'}"]
+    if context.dynamics.get(parent.id):
+        notes.append(f"Its training: {context.dynamics[parent.id]}")
+    return Part("\n".join([header, *notes]), NOTES, short=header, kind="parents")
 
 
 def _files(code: Code) -> list[Part]:
     return [file_part(name, text) for name, text in code.items()]
 
 
-def _diff(before: Mapping[str, str], after: Code) -> str:
-    chunks = []
-    for name, text in after.items():
-        lines = difflib.unified_diff(
-            before.get(name, "").splitlines(keepends=True),
-            text.splitlines(keepends=True),
-            f"ancestor/{name}",
-            f"parent/{name}",
-        )
-        chunks.append("".join(lines))
-    body = "".join(chunks).strip()
-    return f"```diff\n{body}\n```" if body else "(no changes)"
+def _diff(before: Code, after: Code) -> str:
+    return fenced_diff(code_diff(before, after, DIFF_LINES))
