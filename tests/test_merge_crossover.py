@@ -60,6 +60,13 @@ def test_a_clean_merge_does_not_depend_on_the_seed() -> None:
     assert _propose(A_CLEAN, B_CLEAN, seed=1) == _propose(A_CLEAN, B_CLEAN, seed=2)
 
 
+def test_asked_again_after_a_duplicate_it_draws_the_constants_instead_of_repeating_the_merge() -> None:
+    context = dataclasses.replace(CONTEXT, avoid="Your last answer for this child duplicated 0003.")
+    retries = [MergeCrossover().propose([A_CLEAN, B_CLEAN], dataclasses.replace(context, seed=k)) for k in range(8)]
+    assert all(r.description.startswith("merge: uniform crossover of constants (asked again") for r in retries)
+    assert len({str(r.code) for r in retries if r.ok}) > 1  # drawn anew each time; the clean merge gives one child
+
+
 def test_merge_file_reports_conflicts() -> None:
     text, why = merge_file(A_CONFLICT.code["train.py"], ANCESTOR, B_CONFLICT.code["train.py"])
     assert text is None and "conflicting hunk" in why

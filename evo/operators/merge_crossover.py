@@ -7,7 +7,8 @@ merge-file` already knows how to do that line by line, so a clean merge is the c
 UPPERCASE constant on A's text: each constant only one parent changed comes from that parent, and only constants both
 changed are drawn (DEAP's `cxUniform`). Measured on the ideas landscape, a child that keeps both parents' changes
 beats both parents far more often than a uniform cross, which throws away half of each parent's gains. When even that
-child is unusable (or there is no ancestor), every differing constant is drawn.
+child is unusable (or there is no ancestor), every differing constant is drawn; so it is when the novelty gate asks
+again after a duplicate (`Context.avoid`), since both merges are deterministic and would repeat the same child.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class MergeCrossover:
 
     def propose(self, parents: Sequence[Parent], context: Context) -> Proposal:
         a, b = parents
-        if context.ancestor is None:
+        if context.avoid:  # asked again after a duplicate: both merges would give the same child, so draw anew
+            why = "asked again after a duplicate"
+        elif context.ancestor is None:
             why = "no common ancestor"
         else:
             merged, why = three_way_merge(a.code, b.code, context.ancestor, self.timeout)
@@ -50,7 +53,7 @@ class MergeCrossover:
                     return Proposal(merged, f"merge: combined {_label(a)} + {_label(b)}", operator=self.name)
                 why = f"the clean merge is unusable: {problem}"
         rng = random.Random(context.seed)
-        if context.ancestor is not None:
+        if context.ancestor is not None and not context.avoid:
             crossed = uniform_constants(a.code, b.code, context.editable, rng, context.ancestor)
             problem = crossed if isinstance(crossed, str) else _problem(a, b, crossed[0], context)
             if problem is None and not isinstance(crossed, str):
