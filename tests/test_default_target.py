@@ -20,7 +20,8 @@ from .conftest import REPO
 BASELINE = (REPO / "target" / "train.py").read_text()
 # The CPU budget clock keeps the number of steps the same on a loaded machine (and exercises EVO_BUDGET_CLOCK=cpu);
 # one thread, because an idle OpenMP thread spin-waits on a busy machine and burns CPU seconds without steps.
-SETTINGS = EvalSettings(BudgetConfig(2.0, "cpu", 30.0, 30.0), threads=1, env={"EVO_CORPUS": "synthetic"})
+# 4 s: about six steps of ~0.6 CPU s, so the curve has its three points even when a first step runs slow (2 s gave two).
+SETTINGS = EvalSettings(BudgetConfig(4.0, "cpu", 30.0, 30.0), threads=1, env={"EVO_CORPUS": "synthetic"})
 
 
 @pytest.fixture(scope="module")
