@@ -4,8 +4,10 @@ ancestor, read from the session's records and logs (`traces` gathers the evidenc
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from evo.evaluation import TargetSpec
@@ -82,8 +84,14 @@ def avoid_note(twin: str) -> str:
 def locked_python(target: TargetSpec) -> dict[str, str]:
     """The target's locked top-level Python files (name -> text): the constants a child's asserts import from them
     (``from prepare import MAX_SEQ_LEN``), which the offline operators check before a run is spent."""
-    names = (name for name in target.locked if name.endswith(".py") and "/" not in name)
-    return {name: (target.root / name).read_text(errors="replace") for name in names}
+    files = tuple((name, digest) for name, digest in sorted(target.locked.items()) if name.endswith(".py"))
+    return dict(_read_locked(target.root, files))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_locked(root: Path, files: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Read once per target: locked files are hash-checked and cannot change under a run (keyed by their digests)."""
+    return tuple((name, (root / name).read_text(errors="replace")) for name, _ in files if "/" not in name)
 
 
 def attempts(session: RunSession, limit: int, noise: NoiseModel | None = None) -> list[Attempt]:
