@@ -4,8 +4,9 @@ The replay (benchmarks/sprt_replay.py) judges stopping rules on collected curves
 real searches. `python -m benchmarks.prune_audit DIR [DIR ...]` takes run directories or bench directories (every run
 of the bench, grouped by arm), re-trains each pruned candidate's code for the full budget on the run's seed and
 settings, and counts, per arm: the losers' compute saved (losers: finished worse than their reference), false kills
-(stopped, though the finished run beats its reference by more than one noise unit, the run's noise model's final
-sd) among all candidates that would have won by that much, and what they changed. The reference of a pruned
+(stopped, or audited: the test decided to stop it but the run's self-audit let it run on; though the finished run
+beats its reference by more than one noise unit, the run's noise model's final sd) among all candidates that would
+have won by that much, what they changed, and next to it what the runs' self-audits measured. The reference of a pruned
 candidate is the one its `pruned` event names; a finished candidate is held against its better parent (what
 `early_stop.reference: parent` compares with). Writes `benchmarks/RESULTS.md` section `prune_audit_<name>`.
 """
@@ -27,6 +28,7 @@ from evo.evaluation.target import load_target
 from evo.execution import placement
 from evo.reporting.run_data import load_run
 from evo.search.session import candidate_settings
+from evo.stopping.audit import AuditTally, audit_from
 from evo.stopping.noise import load_noise
 from population.individual import Individual, rank_key
 from population.store import GitStore
@@ -42,15 +44,19 @@ class Audit:
     loser_saved: float = 0.0  # in whole budgets
     winners: int = 0  # beat the reference by more than one noise unit
     false_kills: list[str] = field(default_factory=list)  # "run/id: what it changed (+gain)"
+    self_audit: AuditTally = field(default_factory=AuditTally)  # what the runs measured of themselves, pooled
 
     def row(self, arm: str) -> str:
         def pct(part: float, whole: int) -> str:
             return f"{100 * part / whole:.1f}%" if whole else "-"
 
         shown = "; ".join(self.false_kills[:4]) + (" ..." if len(self.false_kills) > 4 else "")
+        rate = self.self_audit.false_stop_rate()
+        measured = "-" if rate is None else f"{rate.estimate:.1%} [{rate.low:.1%}, {rate.high:.1%}]"
         return (
             f"| {arm} | {self.runs} | {self.candidates} | {pct(self.loser_saved, self.losers)} | "
-            f"{len(self.false_kills)} of {self.winners} ({pct(len(self.false_kills), self.winners)}) | {shown} |"
+            f"{len(self.false_kills)} of {self.winners} ({pct(len(self.false_kills), self.winners)}) | "
+            f"{measured} ({self.self_audit.audits} audited of {self.self_audit.decisions}) | {shown} |"
         )
 
 
@@ -64,6 +70,10 @@ def audit_run(root: Path, audit: Audit) -> None:
     sign = 1.0 if run.direction == "minimize" else -1.0
     individuals = {i.id: i for i in run.individuals}
     references = {e.data["individual"]: e.data["reference"] for e in run.events if e.kind == "pruned"}
+    audited = {e.data["individual"] for e in run.events if e.kind == "watched" and e.data.get("audited") is not None}
+    measured = audit_from(run.events)
+    if measured is not None:
+        audit.self_audit = pooled(audit.self_audit, measured[0])
     children = [i for i in run.individuals if i.parents and i.status in ("ok", "pruned")]
     with tempfile.TemporaryDirectory() as tmp:
         finals = dict(retrain(root, [i for i in children if i.status == "pruned"], Path(tmp)))
@@ -84,9 +94,13 @@ def audit_run(root: Path, audit: Audit) -> None:
             audit.loser_saved += saved
         if gain > 1:
             audit.winners += 1
-            if individual.status == "pruned":
+            if individual.status == "pruned" or individual.id in audited:
                 audit.false_kills.append(f"{root.name}/{individual.id}: {individual.description} (+{gain:.1f})")
     print(f"{root.name}: {audit.candidates} candidates so far, {len(audit.false_kills)} false kills", flush=True)
+
+
+def pooled(a: AuditTally, b: AuditTally) -> AuditTally:
+    return AuditTally(a.stops + b.stops, a.audits + b.audits, a.audit_wins + b.audit_wins, a.wins + b.wins)
 
 
 def retrain(root: Path, individuals: list[Individual], workdir: Path) -> Iterator[tuple[str, EvalResult]]:
@@ -121,11 +135,14 @@ def main() -> None:
     audits = {arm: audit for arm, audit in audits.items() if audit.runs}
     lines = [
         f"Directories: {', '.join(f'`{d}`' for d in args.dirs)}. Every pruned candidate re-trained for its full "
-        "budget on its run's seed; false kills: stopped, though it would have beaten its reference by more than one "
-        "noise unit (the run's noise model's final sd).",
+        "budget on its run's seed; false kills: the rule decided to stop it (pruned, or audited: let run to the end "
+        "by the run's self-audit), though it would have beaten its reference by more than one noise unit (the run's "
+        "noise model's final sd). Self-audit: the false-stop rate the runs measured of themselves (pooled, 95% "
+        "interval).",
         "",
-        "| arm | runs | candidates | losers' compute saved | false kills (of all that would have won) | which |",
-        "|---|---:|---:|---:|---|---|",
+        "| arm | runs | candidates | losers' compute saved | false kills (of all that would have won) "
+        "| self-audit | which |",
+        "|---|---:|---:|---:|---|---|---|",
         *(audit.row(arm) for arm, audit in audits.items()),
         "",
     ]

@@ -2,7 +2,11 @@
 (`python -m benchmarks.sprt_replay collect`) and read back as candidates with their same-seed parent runs.
 
 - wide: variants of the untuned baseline that differ in size and learning rate, as early in a search;
-- near-tie: small perturbations of one good parent, as late in a search, where curves cross and noise decides.
+- near-tie: small perturbations of one good parent, as late in a search, where curves cross and noise decides;
+- slow: larger or slower-starting variants of that parent, whose curves trail early and may overtake late.
+
+Each corpus comes with the target's own progress values (an exponentially smoothed training loss) or, collected with
+`--raw`, the unsmoothed loss of the step just taken: the noisiest curve a target may print.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from evo.stopping import NoiseModel, fit_noise, fit_paired, reference_luck
 
 REPO = Path(__file__).resolve().parent.parent
 CURVES = REPO / "benchmarks" / "data" / "sprt_curves.json"
+SMOOTHED = "loss: {smooth / (1 - 0.9**step):.6f}"  # target/train.py's progress value
+RAW = "loss: {loss_value:.6f}"  # what `--raw` prints instead
 
 # Each corpus: its parent's constants over target/train.py, then variants as changes over the parent.
 CORPORA: dict[str, dict[str, Any]] = {
@@ -60,17 +66,37 @@ CORPORA: dict[str, dict[str, Any]] = {
             "grad clip 0.5": {"GRAD_CLIP": "0.5"},
         },
     },
+    "slow": {
+        "parent": TUNED,
+        "variants": {
+            "depth 3": {"DEPTH": "3"},
+            "depth 4": {"DEPTH": "4"},
+            "width 192": {"WIDTH": "192"},
+            "width 256": {"WIDTH": "256", "N_HEAD": "8"},
+            "depth 3 width 192": {"DEPTH": "3", "WIDTH": "192"},
+            "mlp 6": {"MLP_RATIO": "6"},
+            "batch 16": {"BATCH_SIZE": "16"},
+            "muon lr 0.01": {"MUON_LR": "0.01"},
+        },
+    },
 }
 
 
-def collect(budget: float, seeds: int, parent_seeds: int, corpus: str, workers: int, out: Path) -> None:
-    """Train every variant of both corpora for `seeds` seeds (the parents for `parent_seeds`) and write the curves.
-    Each run is saved as it finishes and runs already in `out` are skipped, so an interrupted collection resumes."""
+def collect(
+    budget: float, seeds: int, parent_seeds: int, corpus: str, workers: int, out: Path, names: list[str], raw: bool
+) -> None:
+    """Train every variant of the corpora `names` for `seeds` seeds (the parents for `parent_seeds`) and write the
+    curves; `raw`: the unsmoothed loss as progress value. Each run is saved as it finishes and runs already in `out`
+    are skipped, so an interrupted collection resumes."""
     from evo.evaluation import EvalSettings, available_cores, evaluate
     from evo.evaluation.target import load_target
 
     target = load_target(REPO / "target")
     source = (REPO / "target" / "train.py").read_text()
+    if raw:
+        if SMOOTHED not in source:
+            raise SystemExit(f"target/train.py: the progress line no longer prints {SMOOTHED!r}")
+        source = source.replace(SMOOTHED, RAW)
     threads = max(1, available_cores() // workers)
     data = json.loads(out.read_text()) if out.is_file() else {"meta": {}, "runs": []}
     data["meta"] = {
@@ -82,11 +108,13 @@ def collect(budget: float, seeds: int, parent_seeds: int, corpus: str, workers: 
         "threads": threads,
         "metric": "val_bpb",
         "direction": "minimize",
-        "parents": {name: spec["parent"] for name, spec in CORPORA.items()},
+        "progress": "raw training loss" if raw else "smoothed training loss",
+        "parents": {name: CORPORA[name]["parent"] for name in sorted({*data["meta"].get("parents", {}), *names})},
     }
     done = {(run["corpus"], run["variant"], run["seed"]) for run in data["runs"]}
     jobs = []
-    for name, spec in CORPORA.items():
+    for name in names:
+        spec = CORPORA[name]
         parent = with_constants(source, spec["parent"])
         jobs += [(name, "parent", {}, parent, s) for s in range(parent_seeds)]
         for variant, changes in spec["variants"].items():
@@ -155,9 +183,11 @@ def parent_luck(candidate: Candidate, noise: NoiseModel, budget: float) -> float
     return reference_luck(parent["curve"], parent["metric"], noise, budget, "minimize", calibrated=True)
 
 
-def noise_without(parents: dict[int, dict[str, Any]], seed: int, budget: float) -> NoiseModel:
-    """The noise model fitted to every parent run but the one the candidate is compared with (leave one out)."""
+def noise_without(parents: dict[int, dict[str, Any]], seed: int, budget: float, limit: int = 0) -> NoiseModel:
+    """The noise model fitted to every parent run but the one the candidate is compared with (leave one out), or to
+    the first `limit` of them (a calibration with that many seeds)."""
     others = [run for s, run in sorted(parents.items()) if s != seed]
+    others = others[:limit] if limit else others
     return fit_noise(
         [run["curve"] for run in others], [run["metric"] for run in others], [r["seed"] for r in others], budget
     )

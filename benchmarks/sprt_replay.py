@@ -24,13 +24,13 @@ import random
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from benchmarks.results import write_section
 from benchmarks.sprt_corpus import (
+    CORPORA,
     CURVES,
     REPO,
     Candidate,
@@ -40,17 +40,26 @@ from benchmarks.sprt_corpus import (
     paired_without,
     parent_luck,
 )
+from benchmarks.sprt_render import render
 from evo.config import NOISE_MARGIN, EarlyStopConfig
 from evo.evaluation import Action
 from evo.stopping import GRID, CurveTest, NoiseModel, resample
+from evo.stopping.trend import closing, trend_scale
 
+FEW_SEEDS = 3  # the smallest calibration evo takes
 DRIFTS = (0.0, 0.25, 0.5, 1.0)  # the drift variances the sensitivity table tries
 MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0)  # and the margins
+TREND_SETTINGS: dict[str, dict[str, Any]] = {  # and the closing trends
+    "none": {"trend": 0.0},
+    "measured": {},
+    **{f"fixed {t:g}": {"trend": t} for t in (1.0, 2.0, 4.0)},
+}
 DEFAULTS = EarlyStopConfig()  # evo's early_stop defaults, the rule the replay leads with
 DEFAULT_NAME = (
     f"delta {DEFAULTS.delta:g}, margin {NOISE_MARGIN:g}, drift {DEFAULTS.drift:g}, warm-up {DEFAULTS.warmup:g}, "
-    "net of the reference's luck"
+    "net of the reference's luck, closing trend measured"
 )
+ORDER = ["wide", "near-tie", "slow"]  # the corpora in the order the report shows them
 
 
 @dataclass(frozen=True)
@@ -119,16 +128,20 @@ class SprtRule:
     config: EarlyStopConfig
     independent: bool = False  # ablation: pretend the curve's points are independent
     paired: bool = False  # use the same-seed noise measured by probes
+    seeds: int = 0  # fit the noise model to this many of the parent's other seeds (0: all of them)
 
     def with_settings(self, **changes: Any) -> SprtRule:
         return replace(self, config=replace(self.config, **changes))
 
-    def judge(self, candidate: Candidate, noise: NoiseModel, budget: float) -> Verdict:
+    def judge(self, candidate: Candidate, noise: NoiseModel, budget: float, measured: float = 0.0) -> Verdict:
+        """`measured`: the closing trend measured on the corpus's other variants (taken when `config.trend` is
+        null, as a run takes the one measured on its finished candidates)."""
         if self.independent:
             noise = replace(noise, persistent=0.0, phi=0.0)
         reference = candidate.reference["curve"]
         luck = candidate.luck if self.config.luck else 0.0
-        test = CurveTest(reference, noise, self.config, budget, luck)
+        trend = measured if self.config.trend is None else self.config.trend
+        test = CurveTest(reference, noise, self.config, budget, luck, trend)
         for t, value in candidate.curve:
             if test.update(t, value) is Action.STOP:
                 return Verdict(test.stopped_at)
@@ -174,19 +187,45 @@ def optuna_verdicts(
     return [run(candidate.curve, candidate.metric) for candidate in order]
 
 
-def sprt_tally(
-    rule: SprtRule,
-    candidates: list[Candidate],
-    models: dict[int, NoiseModel],
-    paired: dict[tuple[str, int], NoiseModel],
-    budget: float,
-    delta: float,
-) -> Tally:
+@dataclass(frozen=True)
+class Judged:
+    """What the SPRT rules need of one corpus: its candidates, each seed's noise models (from all the parent's other
+    seeds, from three of them, and same-seed from probes) and each candidate's measured closing trend."""
+
+    candidates: list[Candidate]
+    models: dict[int, NoiseModel]
+    few: dict[int, NoiseModel]  # fitted to FEW_SEEDS of the parent's other seeds
+    paired: dict[tuple[str, int], NoiseModel]
+    trends: dict[tuple[str, int], float]
+    budget: float
+    delta: float
+
+
+def measured_trends(candidates: list[Candidate], models: dict[int, NoiseModel], budget: float) -> dict[Any, float]:
+    """Each candidate's closing trend as a run would measure it: from every other variant's finished runs (leave the
+    candidate's variant out, since a search never saw its own curve's end before deciding on it)."""
+    slopes = {
+        (c.variant, c.seed): closing(c.curve, c.reference["curve"], models[c.seed], budget, DEFAULTS.warmup)
+        for c in candidates
+    }
+    return {
+        (c.variant, c.seed): trend_scale(s for (variant, _), s in slopes.items() if variant != c.variant)
+        for c in candidates
+    }
+
+
+def sprt_tally(rule: SprtRule, judged: Judged) -> Tally:
     """One SPRT rule over a corpus: each candidate with the noise model for its seed (same-seed when asked)."""
     tally = Tally()
-    for c in candidates:
-        model = paired[c.variant, c.seed] if rule.paired else models[c.seed]
-        tally.add(c, rule.judge(c, model, budget), delta)
+    for c in judged.candidates:
+        if rule.paired:
+            model = judged.paired[c.variant, c.seed]
+        elif rule.seeds:
+            model = judged.few[c.seed]
+            c = replace(c, luck=parent_luck(c, model, judged.budget))
+        else:
+            model = judged.models[c.seed]
+        tally.add(c, rule.judge(c, model, judged.budget, judged.trends[c.variant, c.seed]), judged.delta)
     return tally
 
 
@@ -210,6 +249,13 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     tuned = SprtRule("", replace(DEFAULTS, alpha=alpha))
     rules = [
         replace(tuned, name=f"evo SPRT (defaults: {DEFAULT_NAME})"),
+        replace(tuned, name=f"evo SPRT, defaults on the noise of {FEW_SEEDS} calibration seeds", seeds=FEW_SEEDS),
+        replace(tuned, name="evo SPRT, defaults without the closing trend (the defaults before)").with_settings(
+            trend=0.0
+        ),
+        replace(tuned, name="evo SPRT, defaults with a fixed closing trend of 2 (not measured)").with_settings(
+            trend=2.0
+        ),
         replace(tuned, name="evo SPRT, defaults without the reference's luck").with_settings(luck=False),
         replace(tuned, name="evo SPRT, defaults without drift").with_settings(drift=0.0),
         replace(tuned, name="evo SPRT, margin 0 (H0: no worse than the reference)").with_settings(margin=0.0),
@@ -224,21 +270,31 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         ),
     ]
     report: dict[str, Any] = {}
-    for name in sorted({run["corpus"] for run in data["runs"]}, key=["wide", "near-tie"].index):
+    for name in sorted({run["corpus"] for run in data["runs"]}, key=ORDER.index):
         candidates, parents, failed = load_corpus(data, name)
         models = {seed: noise_without(parents, seed, budget) for seed in parents}
         candidates = [replace(c, luck=parent_luck(c, models[c.seed], budget)) for c in candidates]
-        delta = float(np.mean([model.final_sd for model in models.values()]))  # false kills: wins by a noise unit
-        paired = {(c.variant, c.seed): paired_without(models[c.seed], parents, candidates, c) for c in candidates}
-        judged = (candidates, models, paired, budget, delta)
-        tallies = {rule.name: sprt_tally(rule, *judged) for rule in rules}
+        judged = Judged(
+            candidates=candidates,
+            models=models,
+            few={seed: noise_without(parents, seed, budget, FEW_SEEDS) for seed in parents},
+            paired={(c.variant, c.seed): paired_without(models[c.seed], parents, candidates, c) for c in candidates},
+            trends=measured_trends(candidates, models, budget),
+            budget=budget,
+            delta=float(np.mean([model.final_sd for model in models.values()])),  # false kills: wins by a noise unit
+        )
+        delta = judged.delta
+        tallies = {rule.name: sprt_tally(rule, judged) for rule in rules}
         grid = {
-            (m, v, luck): sprt_tally(tuned.with_settings(margin=m, drift=v, luck=luck == "yes"), *judged)
+            (m, v, luck): sprt_tally(tuned.with_settings(margin=m, drift=v, luck=luck == "yes"), judged)
             for luck, m, v in itertools.product(("yes", "no"), MARGINS, DRIFTS)
         }
         deltas = {
-            (d, noise): sprt_tally(replace(tuned.with_settings(delta=d), paired=noise == "same-seed"), *judged)
+            (d, noise): sprt_tally(replace(tuned.with_settings(delta=d), paired=noise == "same-seed"), judged)
             for d, noise in itertools.product((1.0, 2.0, 3.0), ("two-seed", "same-seed"))
+        }
+        trends = {
+            (label,): sprt_tally(tuned.with_settings(**settings), judged) for label, settings in TREND_SETTINGS.items()
         }
         rng = random.Random(0)
         for _ in range(orders):
@@ -264,82 +320,10 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
             "tie_sd": seed_spread(candidates, delta),
             "tallies": tallies,
             "grid": grid,
+            "trends": trends,
             "deltas": deltas,
         }
     return report
-
-
-def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: float, curves: str) -> str:
-    meta = data["meta"]
-    lines = [
-        f"Curves: `{curves}` (from `python -m benchmarks.sprt_replay collect`), the default "
-        f"target on its `{meta['corpus']}` corpus, "
-        f"{meta['budget']:g} s budget ({meta['clock']} clock, {meta['device']}). Each candidate is judged against its "
-        f"parent's run on the same seed; SPRT at alpha = {alpha} (one-sided), delta in noise units (the parent's "
-        f"seed-to-seed sd of {meta['metric']}; false kills count winners by more than one unit), noise model "
-        "fitted to the parent's other seeds; with same-seed noise, the probes are the corpus's other variants on "
-        "the other seeds. Optuna pruners see the parent's runs first, then the candidates in "
-        f"{orders} random arrival orders (the same orders for every pruner; rates summed over them); warm-up 10% "
-        "where a pruner has one.",
-        "",
-    ]
-    for name, corpus in report.items():
-        lines += [
-            f"**{name}** corpus: {corpus['candidates']} candidate runs ({corpus['variants']} variants; "
-            f"{corpus['failed']} failed runs excluded), {corpus['losers']} losers ({corpus['clear_losers']} by "
-            f"more than delta = {corpus['delta']:.4f}), {corpus['clear_winners']} beat the parent by more than delta."
-            + _tie_note(corpus["tie_sd"]),
-            "",
-            "| rule | losers' compute saved | clear losers' (by > delta) | false kills (winners by > delta) "
-            "| winners killed (any margin) | stopped | median stop (fraction) |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        lines += ["| " + " | ".join(tally.row(rule)) + " |" for rule, tally in corpus["tallies"].items()]
-        lines.append("")
-    if set(report) != {"wide", "near-tie"}:
-        return "\n".join(lines)
-    lines += _sensitivity(report, "grid", SENSITIVITY) + _sensitivity(report, "deltas", DELTA_SENSITIVITY)
-    return "\n".join(lines)
-
-
-def _tie_note(spread: float | None) -> str:
-    if spread is None:
-        return ""
-    return (
-        f" The final gain of a variant within 2 delta of the parent varies by {spread:.2f} delta from seed to seed, "
-        f"so a variant that ties on average ends a clear winner on {NormalDist().cdf(-1 / spread):.0%} of seeds."
-    )
-
-
-COLUMNS = (
-    " wide: saved | wide: false kills | near-tie: saved (clear) | near-tie: false kills | near-tie: winners killed |"
-)
-SENSITIVITY = [
-    "**Sensitivity** of evo's SPRT (delta 2, warm-up 0.1, two-seed noise): margin m makes H0 'better than the "
-    "parent by m' (noise units); drift v lets the gap still move by a Brownian drift of variance v noise units "
-    "squared over a budget, zero at its end; luck: gaps net of the parent run's luck. Columns: losers' compute "
-    "saved (clear losers' in brackets) / false kills.",
-    "",
-    "| margin | drift | luck |",
-]
-DELTA_SENSITIVITY = [
-    "**Delta and noise** (the defaults otherwise): same-seed noise is measured as calibration's probes would, the "
-    "probes being the corpus's other variants on the other seeds. Columns as above.",
-    "",
-    "| delta | noise |",
-]
-
-
-def _sensitivity(report: dict[str, Any], grid: str, head: list[str]) -> list[str]:
-    """One sensitivity table: a row per setting (its key's parts first), both corpora side by side."""
-    wide, near = report["wide"][grid], report["near-tie"][grid]
-    lines = [*head[:-1], head[-1] + COLUMNS, "|---" * (len(next(iter(wide))) + 5) + "|"]
-    for key, tally in wide.items():
-        w, n = tally.row(""), near[key].row("")
-        cells = [f"{part:g}" if isinstance(part, float) else part for part in key]
-        lines.append(f"| {' | '.join(cells)} | {w[1]} | {w[3]} | {n[1]} ({n[2]}) | {n[3]} | {n[4]} |")
-    lines.append("")
-    return lines
 
 
 def main() -> None:
@@ -352,13 +336,15 @@ def main() -> None:
     grab.add_argument("--corpus", default="pystdlib")
     grab.add_argument("--workers", type=int, default=2, help="runs at the same time")
     grab.add_argument("--out", type=Path, default=CURVES)
+    grab.add_argument("--corpora", nargs="+", choices=list(CORPORA), default=list(CORPORA), help="which to train")
+    grab.add_argument("--raw", action="store_true", help="progress values: the unsmoothed loss of each step")
     parser.add_argument("--curves", type=Path, default=CURVES, help="the corpora to replay")
     parser.add_argument("--orders", type=int, default=10, help="arrival orders for the Optuna pruners")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     if args.command == "collect":
-        collect(args.budget, args.seeds, args.parent_seeds, args.corpus, args.workers, args.out)
+        collect(args.budget, args.seeds, args.parent_seeds, args.corpus, args.workers, args.out, args.corpora, args.raw)
         return
     data = json.loads(args.curves.read_text())
     shown = args.curves.resolve().relative_to(REPO) if args.curves.resolve().is_relative_to(REPO) else args.curves
@@ -368,7 +354,8 @@ def main() -> None:
         own = args.curves.resolve() == CURVES
         key = "sprt_replay" if own else f"sprt_replay_{args.curves.stem}"
         title = "Early termination replayed on real curves: evo's SPRT vs Optuna's pruners"
-        write_section(key, title + ("" if own else f" ({data['meta']['budget']:g} s curves)"), body)
+        kind = "raw-loss " if data["meta"].get("progress", "").startswith("raw") else ""
+        write_section(key, title + ("" if own else f" ({data['meta']['budget']:g} s {kind}curves)"), body)
 
 
 if __name__ == "__main__":

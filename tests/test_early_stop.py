@@ -218,3 +218,29 @@ def test_kill_9_during_calibration_pruning_and_confirmation_then_resume(tmp_path
         run_id = ledger.get_meta("run_id")
     assert (root / "noise.json").is_file()
     assert not with_env(RUN_MARK, run_id)
+
+
+def test_a_run_with_the_self_audit_reports_its_false_stop_rate_in_status_and_report(tmp_path: Path) -> None:
+    from evo.reporting.run_data import load_run
+    from evo.reporting.run_report import write_run_report
+
+    # Every decision to stop audited: no candidate is stopped, each runs to the end and says whether it would have won.
+    root = pruning_search(tmp_path, 1.0, 12, "early_stop.audit=1", "slots.count=2")
+    with Ledger(root / "ledger.sqlite") as ledger:
+        individuals = {i.id: i for i in ledger.all()}
+        watched, pruned = ledger.events("watched"), ledger.events("pruned")
+    audited = [e.data for e in watched if e.data["audited"] is not None]
+    assert audited and not pruned
+    for event in audited:
+        individual = individuals[event["individual"]]
+        assert individual.status == "ok" and individual.curve[-1][0] >= 0.98 * 300.0
+        assert 0.1 <= event["audited"] < 1 and event["reference"] in individual.parents
+        assert event["won"] == (event["gain"] > 1.0)  # one noise unit: the margin's default
+    status = subprocess.run(
+        [sys.executable, "-m", "evo", "status", str(root)], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    line = next(x for x in status.stdout.splitlines() if x.startswith("early termination: "))
+    assert f"{len(audited)} decisions to stop, {len(audited)} audited (run to the end)" in line
+    assert "false-stop rate" in line and "] (95%)" in line and "stated at most 5%" in line
+    report = write_run_report(load_run(root), tmp_path / "report").read_text()
+    assert line.removeprefix("early termination: ") in report

@@ -26,7 +26,7 @@ SD = 0.02 + 0.05 * (1 - FRACTIONS)  # noisier early
 
 def model(persistent: float = 0.2, phi: float = 0.8, final_sd: float = 0.02) -> NoiseModel:
     return NoiseModel(
-        tuple(FRACTIONS), tuple(MEAN), tuple(SD), (1.0,) * GRID, persistent, phi, 3.0, final_sd, (), (1, 2, 3),
+        tuple(FRACTIONS), tuple(MEAN), tuple(SD), (1.0,) * GRID, persistent, phi, 3.0, final_sd, (), (1, 2, 3, 4, 5),
         BUDGET, "wall", "val_bpb", "minimize",
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from evo.errors import EvoError
 from evo.evaluation import load_target
 from evo.reporting.run_data import final_best, load_run
 from evo.search import RunPaths
+from evo.stopping.audit import audit_line
 from population.individual import Individual, format_id, rank_key
 from population.ledger import Ledger
 from population.store import GitStore
@@ -44,6 +45,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"training: {used:,.0f} budget seconds used"
         + (f", {saved:,.0f} saved by early termination ({100 * saved / (used + saved):.0f}%)" if saved else "")
     )
+    audit = audit_line(ledger.events())
+    if audit is not None:
+        print(f"early termination: {audit}")
     ranked = sorted((i for i in individuals if i.is_parent_eligible), key=lambda i: rank_key(i, direction))
     print("top:")
     for individual in ranked[: args.top]:

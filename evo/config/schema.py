@@ -165,7 +165,14 @@ class EarlyStopConfig(SprtConfig):
     margin: float | None = knob(
         None, "H0: better than the reference by margin (delta_units; null: NOISE_MARGIN noise units)", ge=0
     )
-    drift: float = knob(0.25, "variance (noise units squared) by which the gap may still drift before the end", ge=0)
+    drift: float = knob(0.0, "variance (noise units squared) by which the gap may still drift before the end", ge=0)
+    trend: float | None = knob(
+        None, "scale of the trend by which a gap may still close (null: measured in the run)", ge=0
+    )
+    audit: float = knob(
+        0.1, "share of decisions to stop that let the candidate run to the end, to measure them", ge=0, le=1
+    )
+    loosen: bool = knob(True, "when the audit finds more false stops than alpha allows, halve alpha (say so)")
     luck: bool = knob(True, "net of the reference's luck: how much worse its final metric came out than its curve said")
 
 

@@ -26,6 +26,7 @@ from evo.reporting.run_data import (
     final_best,
     training_seconds,
 )
+from evo.stopping.audit import audit_line
 from population.individual import rank_key
 
 TOP = 10  # individuals listed in a run report
@@ -100,6 +101,9 @@ def _run_summary(run: RunData) -> Table:
     rows.append(
         ("budget seconds", f"{seconds(used)} used, {seconds(saved)} saved by early termination ({pruned} pruned)")
     )
+    audit = audit_line(run.events)
+    if audit is not None:
+        rows.append(("early termination", audit))
     rows.append(("LLM", token_text(*tokens([run]), run.cached_tokens)))
     count, cost = duplicates(run)
     rows.append(

@@ -29,8 +29,9 @@ from evo.search.lookahead import Lookahead
 from evo.search.novelty import Novelty, duplicate_of, remember
 from evo.search.outcome import Outcome, Progress, change_note, record_spend, skipped_line, spent_before
 from evo.search.results_tsv import DecisionLog
-from evo.search.session import RunPaths, RunSession, charge_pruned, reevaluated, running, session_config
-from evo.stopping import Confirmation, CurveTest, NoiseModel, monitor_for, needs_confirmation
+from evo.search.session import RunPaths, RunSession, reevaluated, running, session_config
+from evo.search.termination import EarlyTermination, Watch
+from evo.stopping import Confirmation, NoiseModel, needs_confirmation
 from evo.stopping.calibration import run_noise_model
 from population.individual import Individual, format_id
 from population.ledger import Ledger
@@ -89,6 +90,7 @@ class Coordinator:
         self.session.recover(self.executor)
         if self.config.early_stop.enabled or self.config.confirm.enabled or self.config.calibration.enabled:
             self.noise = self._noise_model()
+        self.termination = EarlyTermination(self.config, self.noise, self.ledger, self.direction, self.on_notice)
         mode = make_mode(self.config, self.direction, self._workers())
         number = self.session.next_number()
         for _, decisions in replay(mode, self.individuals, number):
@@ -247,8 +249,7 @@ class Coordinator:
             self.fatal = f"the operator cannot work ({proposal.failure}): {proposal.error}"
 
     def _submit_eval(self, job: Job, individual: Individual, mode: Mode) -> None:
-        budget = self.config.budget.seconds
-        watch = monitor_for(job.parents, mode.best(), self.config.early_stop, self.noise, budget, self.direction)
+        watch = self.termination.monitor(int(individual.id), job.parents, mode.best())
         tag = self._submit(EVALUATE, job, (individual, watch))
         self.lookahead.evaluating(tag, self.session.clock.monotonic())
         self.executor.evaluate(tag, [self.session.request(individual, watch[0] if watch else None)])
@@ -258,29 +259,14 @@ class Coordinator:
         mode: Mode,
         job: Job,
         individual: Individual,
-        watch: tuple[CurveTest, Individual] | None,
+        watch: Watch | None,
         result: EvalResult,
     ) -> None:
         finished = individual.with_result(result, finished=self.session.clock.time())
         if result.status is Status.PRUNED and watch is not None:
-            test, reference = watch
-            finished, used, saved = charge_pruned(
-                individual,
-                result,
-                finished.finished,
-                f"stopped at {test.stopped_at or 0:.0%} of the budget: its curve is worse than {reference.id}'s"
-                f" (SPRT log LR {test.llr:.1f})",
-            )
-            self.ledger.event(
-                "pruned",
-                individual=individual.id,
-                reference=reference.id,
-                fraction=test.stopped_at,
-                llr=test.llr,
-                luck=test.luck,
-                used_seconds=used,
-                saved_seconds=saved,
-            )
+            finished = self.termination.pruned(individual, result, finished.finished, watch)
+        elif result.status is Status.OK and watch is not None:
+            self.termination.finished(finished, watch)
         best = mode.best()
         if (
             self.noise is not None

@@ -21,6 +21,15 @@ from the end: zero at the end, its variance growing with the budget still to run
 whole budget. It enters the covariance of the gap vector, so the ratio stays a martingale under H0 (now "the final
 gap is no worse") and alpha still holds for runs whose gap wanders that much; it buys that with later stops.
 
+And curves cross: a larger model learns slower, trails for much of the budget and overtakes late. On a power-law
+curve the gap between a slower and a faster learner closes like a power of time, so both hypotheses let the gap
+close by b * t(f) (`trend_shape`, zero at the end of the budget), with b >= 0 drawn half-normal with scale `trend`
+noise units and integrated out: the test then stops a candidate only once it is confidently worse at the end of the
+budget, not at the current point, while a lead that shrinks (b < 0) is no excuse for a loser. How much gaps close
+differs between targets, so a run measures it (`evo.stopping.trend`) from its own candidates that ran to the end,
+and the test takes that unless told a value. The ratio of the two integrated likelihoods is still a martingale
+under H0 (a Bayes factor), so alpha holds on average over closing trends of that scale.
+
 And the reference may have been lucky: the candidate must beat the reference's final metric, not its curve, and a
 final evaluation has noise of its own that the curve does not show. `reference_luck` measures how much worse the
 reference's final metric came out than its curve promised, against the calibration's runs. Compared with an unlucky
@@ -34,6 +43,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.special import log_ndtr
 
 from evo.config import NOISE_MARGIN, EarlyStopConfig
 from evo.evaluation.monitor import Action
@@ -42,6 +52,9 @@ from evo.stopping.sprt import delta_in_noise_units, open_ended
 
 LUCK_RANGE = 3.0  # noise sds: a reference whose curve ends farther than this from the baseline's has no luck measured
 LUCK_CAP = 4.0  # noise units: a luck beyond this says more of the noise model (a near-deterministic target)
+SMOOTH = 0.5  # a lag-one correlation of the curve's deviations at its end above which it counts as smoothed
+END_WINDOW = 0.1  # the share of the budget at its end over which a curve's end is averaged (`reference_luck`)
+LUCK_RUNS = 5  # calibration runs below which a lucky reference is not trusted (3 seeds misjudge the final sd)
 
 
 def noise_margin(rule: EarlyStopConfig, noise: NoiseModel) -> float:
@@ -65,9 +78,13 @@ class CurveTest:
         rule: EarlyStopConfig,
         budget: float,
         luck: float = 0.0,
+        trend: float = 0.0,
+        audit: bool = False,
     ) -> None:
         """`rule` gives alpha, delta, warm-up, catch-up, margin and drift; `luck` is how much worse the reference's
-        final metric came out than its curve promised (noise units, `reference_luck`), 0 when not taken."""
+        final metric came out than its curve promised (noise units, `reference_luck`), 0 when not taken; `trend` the
+        scale of the gap's closing trend (noise units per unit of `trend_shape`); `audit`: a decision to stop is
+        recorded (`stopped_at`) but the candidate runs on to the end, so the run learns whether the stop was right."""
         if len(reference) < 2:
             raise ValueError("the reference curve needs at least two points")
         points = np.asarray(reference, dtype=float)
@@ -80,14 +97,18 @@ class CurveTest:
         self.catch_up = rule.catch_up
         self.margin = noise_margin(rule, noise)  # noise units
         self.drift = rule.drift  # variance of the gap's drift over a whole budget, in noise units squared
+        self.trend = trend
+        self.audit = audit
         self.luck = luck
         self.shift = delta_in_noise_units(rule, noise)
+        self.alpha = rule.alpha
         self.threshold = open_ended(rule.alpha)
         self.fractions: list[float] = []
         self.gaps: list[float] = []  # candidate minus reference, minus the catch-up allowance
         self.llr = 0.0
         self.stopped = False
         self.stopped_at: float | None = None  # the fraction of the budget at which it decided to stop
+        self.stop_llr: float | None = None  # the log LR that decided it
 
     def update(self, t: float, value: float) -> Action:
         f = t / self.budget
@@ -101,21 +122,32 @@ class CurveTest:
         self.gaps.append(value - reference - allowance + (self.margin - self.luck) * float(self.noise.sd_at([f])[0]))
         self.llr = self._llr()
         if self.llr >= self.threshold:
-            self.stopped, self.stopped_at = True, f
-            return Action.STOP
+            self.stopped, self.stopped_at, self.stop_llr = True, f, self.llr
+            return Action.CONTINUE if self.audit else Action.STOP
         return Action.CONTINUE
 
     def _llr(self) -> float:
-        """log N(g; mu0 + d, S) - log N(g; mu0, S) = d' S^-1 (g - d/2), with S the covariance of the gap (same-seed
-        when calibrated with probes, else two seeds', plus the drift's) and d delta noise units (seed sds of a curve)
-        at each point."""
+        """log p(g | H1) - log p(g | H0) with g = mu + b t + e: e ~ N(0, S), S the covariance of the gap (same-seed
+        when calibrated with probes, else two seeds', plus the drift's), mu = mu0 (H0) or mu0 + d (H1), d delta noise
+        units (seed sds of a curve) at each point, t the trend's shape and b >= 0 half-normal with scale `trend`
+        (gaps close; a lead that shrinks is no sign of a loser). With b integrated out, each hypothesis' density is
+        N(g; mu, S + trend^2 t t') times 2 Phi(z), z the posterior mean of b over its sd; without a trend the ratio
+        is d' S^-1 (g - d/2)."""
         fractions = np.asarray(self.fractions)
         sd = self.noise.sd_at(fractions)
-        covariance = self.noise.gap_covariance(fractions) + drift_covariance(fractions, self.drift) * np.outer(sd, sd)
-        shift = self.shift * sd
+        noise = self.noise.gap_covariance(fractions) + drift_covariance(fractions, self.drift) * np.outer(sd, sd)
+        noise += 1e-12 * np.eye(len(sd)) * noise.max()
         gaps = np.asarray(self.gaps)
-        weights = np.linalg.solve(covariance + 1e-12 * np.eye(len(gaps)) * covariance.max(), shift)
-        return float(weights @ (gaps - shift / 2))
+        shift = self.shift * sd
+        llr = float(np.linalg.solve(noise, shift) @ (gaps - shift / 2))
+        if self.trend <= 0:
+            return llr
+        trend = trend_shape(fractions) * sd
+        along = np.linalg.solve(noise, trend)  # S^-1 t
+        precision = 1 / self.trend**2 + float(trend @ along)
+        z0, z1 = float(along @ gaps), float(along @ (gaps - shift))
+        llr -= (z0**2 - z1**2) / (2 * precision)
+        return llr + float(log_ndtr(z1 / math.sqrt(precision)) - log_ndtr(z0 / math.sqrt(precision)))
 
 
 def drift_covariance(fractions: np.ndarray, variance: float) -> np.ndarray:
@@ -123,6 +155,14 @@ def drift_covariance(fractions: np.ndarray, variance: float) -> np.ndarray:
     gathered `variance` by its start: the part of the gap at f that the rest of the run may still undo is shared
     with every earlier point, so Cov(f_i, f_j) = variance * (1 - max(f_i, f_j))."""
     return variance * (1 - np.clip(np.maximum.outer(fractions, fractions), 0.0, 1.0))
+
+
+def trend_shape(fractions: np.ndarray) -> np.ndarray:
+    """2 (f^-1/2 - 1): how the gap between a slower and a faster learner closes on a power-law curve, up to its
+    scale; zero at the end of the budget, steepest early. Of the shapes the replay tried (log 1/f, f^-1/2, f^-1,
+    1 - f: power laws of exponent 0, 1/2 and 1, and a straight line) it saved the most compute at the fewest false
+    stops over the corpora and the surrogate."""
+    return 2 * (np.clip(fractions, 1e-3, 1.0) ** -0.5 - 1)
 
 
 def reference_luck(
@@ -140,11 +180,21 @@ def reference_luck(
     or worse against its curve for a reason of its own (a change that curbs overfitting lowers the validation metric
     more than the training curve), which no single run tells from luck, so for other code only the reading that
     stops less counts (an unlucky reference); and none for a reference whose curve ends farther than LUCK_RANGE
-    noise sds from the baseline's, where the calibration says nothing. At most LUCK_CAP either way."""
-    end = float(resample(curve, budget, np.array([1.0]))[0])
-    curve_standing = (end - noise.mean[-1]) / noise.sd[-1]
+    noise sds from the baseline's, where the calibration says nothing. At most LUCK_CAP either way. With fewer than
+    LUCK_RUNS calibration runs the final sd is too rough to trust a lucky reading (on 3 seeds it stopped 14% of the
+    replay's clear near-tie winners), so again only the unlucky one counts.
+
+    The curve's end is its mean over the last END_WINDOW of the budget, against the calibration's mean there and
+    the sd of such a mean: on a smoothed curve that is its last point, on a raw one (each point one step's loss) it
+    keeps one noisy step from passing for luck."""
+    window = np.asarray(noise.fractions)[np.asarray(noise.fractions) >= 1 - END_WINDOW - 1e-9]
+    if float(np.mean(noise.autocorr[-len(window) :])) >= SMOOTH:
+        window = window[-1:]
+    end = float(resample(curve, budget, window).mean())
+    spread = math.sqrt(float(noise.covariance(window).mean()))
+    curve_standing = (end - float(np.interp(window, noise.fractions, noise.mean).mean())) / spread
     if abs(curve_standing) > LUCK_RANGE:
         return 0.0
     sign = 1.0 if direction == "minimize" else -1.0
     luck = min(LUCK_CAP, max(-LUCK_CAP, sign * (metric - noise.final_mean) / noise.final_sd - curve_standing))
-    return luck if calibrated else max(luck, 0.0)
+    return luck if calibrated and noise.runs >= LUCK_RUNS else max(luck, 0.0)

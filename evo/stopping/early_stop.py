@@ -18,9 +18,12 @@ def monitor_for(
     noise: NoiseModel | None,
     budget: float,
     direction: str,
+    trend: float = 0.0,
+    audit: bool = False,
 ) -> tuple[CurveTest, Individual] | None:
     """The early-termination test for a child of `parents` and the individual whose curve it is compared with: the
-    better parent's, or the best so far's (`rule.reference`). None when off or when no curve is there to compare."""
+    better parent's, or the best so far's (`rule.reference`). None when off or when no curve is there to compare.
+    `trend` and `audit` as `CurveTest` takes them."""
     if not rule.enabled or noise is None:
         return None
     candidates = parents if rule.reference == "parent" else (best,) if best is not None else ()
@@ -31,4 +34,4 @@ def monitor_for(
     luck = 0.0
     if rule.luck and reference.metric is not None:  # the baseline (no parents) is the calibrated code
         luck = reference_luck(reference.curve, reference.metric, noise, budget, direction, not reference.parents)
-    return CurveTest(reference.curve, noise, rule, budget, luck), reference
+    return CurveTest(reference.curve, noise, rule, budget, luck, trend, audit), reference

@@ -1,0 +1,115 @@
+"""The self-audit: early termination's false-stop rate measured inside the run, next to the rate it states.
+
+A random share p of the decisions to stop (`early_stop.audit`) let the candidate run to the end instead. A false
+stop is a decision to stop a candidate that would have beaten its reference by more than the margin (H0, which the
+test keeps at most alpha of the time). The audited decisions are a random sample of all of them, so the share q of
+would-be winners among them (with its exact Clopper-Pearson interval) says how many of the D decisions stopped a
+winner, q * D; against the C winners that ran to the end undisturbed, the false-stop rate is q * D / (q * D + C), the
+share of would-be winners that early termination stops, which is what alpha promises to keep small.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scipy.stats import binomtest
+
+from population.ledger import Event
+
+LEVEL = 0.95  # the interval's confidence
+
+
+@dataclass(frozen=True)
+class Rate:
+    estimate: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class AuditTally:
+    """What the run's ledger says about its decisions to stop."""
+
+    stops: int = 0  # decisions to stop that stopped the candidate
+    audits: int = 0  # decisions to stop that let it run to the end
+    audit_wins: int = 0  # of those, how many would have beaten the reference by more than the margin
+    wins: int = 0  # watched candidates that ran to the end with no decision to stop and won by that much
+
+    @property
+    def decisions(self) -> int:
+        return self.stops + self.audits
+
+    def false_stop_rate(self) -> Rate | None:
+        """The share of would-be winners stopped, with its interval; None when no decision to stop was audited yet
+        (and there were some). No decision to stop at all: none stopped."""
+        if self.decisions == 0:
+            return Rate(0.0, 0.0, 0.0) if self.wins else None
+        if self.audits == 0:
+            return None
+        interval = binomtest(self.audit_wins, self.audits).proportion_ci(LEVEL, method="exact")
+
+        def rate(q: float) -> float:
+            stopped = q * self.decisions
+            return stopped / (stopped + self.wins) if stopped + self.wins > 0 else 0.0
+
+        return Rate(rate(self.audit_wins / self.audits), rate(interval.low), rate(interval.high))
+
+    def line(self, alpha: float) -> str:
+        """One line for `evo status` and the run report (`alpha` NaN: not known, from a run before the audit)."""
+        head = f"{self.decisions} decisions to stop, {self.audits} audited (run to the end)"
+        stated = f"stated at most {alpha:.0%}" if math.isfinite(alpha) else "no stated rate recorded"
+        measured = self.false_stop_rate()
+        if measured is None:
+            return f"{head}: no false-stop rate measured yet ({stated})"
+        verdict = ""
+        if math.isfinite(alpha) and measured.low > alpha:
+            verdict = "; MORE than stated"
+        elif math.isfinite(alpha) and measured.estimate > alpha:
+            verdict = "; above the stated rate, not significantly"
+        return (
+            f"{head}, {self.audit_wins} of them would have won: false-stop rate {measured.estimate:.0%} "
+            f"[{measured.low:.0%}, {measured.high:.0%}] ({LEVEL:.0%}) of {self.wins + self.audit_wins} seen "
+            f"winners, {stated}{verdict}"
+        )
+
+
+def audit_line(events: Iterable[Event]) -> str | None:
+    """What `evo status` and the run report say of early termination: the audit's line and the closing trend the
+    last monitor took; None when the run has nothing to say (early termination off, or nothing watched yet)."""
+    events = list(events)
+    measured = audit_from(events)
+    if measured is None:
+        return None
+    tally, alpha = measured
+    trends = [e.data["trend"] for e in events if e.kind in ("pruned", "watched") and "trend" in e.data]
+    loosened = sum(e.kind == "loosened" for e in events)
+    return (
+        tally.line(alpha)
+        + (f"; closing trend {trends[-1]:.2f} noise units" if trends else "")
+        + (f"; loosened {loosened} time{'s' if loosened > 1 else ''}" if loosened else "")
+    )
+
+
+def audit_from(events: Iterable[Event]) -> tuple[AuditTally, float] | None:
+    """The tally a run's ledger events hold (`pruned` and `watched`) and the alpha last in force; None when the run
+    watched no candidate to its end and stopped none (early termination off, or nothing finished yet)."""
+    stops, watched, alpha = 0, [], math.nan
+    for event in events:
+        if event.kind == "pruned":
+            stops += 1
+        elif event.kind == "watched":
+            watched.append(event.data)
+        if event.kind in ("pruned", "watched"):
+            alpha = float(event.data.get("alpha", alpha))
+    if not stops and not watched:
+        return None
+    audited = [w for w in watched if w.get("audited") is not None]
+    tally = AuditTally(
+        stops=stops,
+        audits=len(audited),
+        audit_wins=sum(bool(w["won"]) for w in audited),
+        wins=sum(bool(w["won"]) for w in watched if w.get("audited") is None),
+    )
+    return tally, alpha

@@ -1,0 +1,69 @@
+"""How much gaps close on this target: the scale of the closing trend the early-termination test allows
+(`CurveTest`'s `trend`), measured from the run's own candidates that ran to the end.
+
+For each such candidate, its gap to its reference in curve noise sds at the grid's fractions past the warm-up, less
+its final gap, is regressed on the trend's shape (`trend_shape`): b, the closing slope (positive: the gap was wider
+early and closed). Noise alone gives b a spread the noise model predicts (variance v), so the trend's scale is the
+root of the mean of max(0, max(b, 0)^2 - v / 2) (half of a pure-noise b lands on the closing side; no candidate
+counts below zero, which errs on the side of a larger trend), pooled with a prior of PRIOR_TREND worth PRIOR_WEIGHT
+candidates: a run starts cautious and learns its target. Only closing counts: a gap that opens ends worse anyway
+(and the half-normal scale is the root of the mean of max(b, 0)^2). Unclamped, the estimate fell to zero in live
+searches whose finished candidates never closed, and stopped slow starters again.
+
+Candidates stopped early never show how their gaps would have ended, and theirs are the gaps that close most, so the
+finished ones alone understate the trend. The audit (`early_stop.audit`) lets a random share p of the decisions to
+stop run to the end; each audited candidate stands for 1 / p stopped ones (an inverse-probability weight).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evo.stopping.curve_test import trend_shape
+from evo.stopping.noise import NoiseModel, resample
+
+PRIOR_TREND = 1.0  # noise units per unit of the trend's shape: the trend a run assumes before it has measured one
+PRIOR_WEIGHT = 4.0  # worth this many candidates
+
+
+@dataclass(frozen=True)
+class Closing:
+    """One finished candidate's closing slope against its reference."""
+
+    slope: float  # b: noise units per unit of the trend's shape; positive: the gap closed
+    noise: float  # the variance b has under noise alone
+    weight: float = 1.0  # how many candidates it stands for (1 / p when audited)
+
+
+def closing(
+    curve: Sequence[tuple[float, float]],
+    reference: Sequence[tuple[float, float]],
+    noise: NoiseModel,
+    budget: float,
+    warmup: float,
+    weight: float = 1.0,
+) -> Closing:
+    """The closing slope of `curve`'s gap to `reference` (both lower-is-better progress values) past the warm-up."""
+    grid = np.asarray(noise.fractions)
+    fractions = grid[grid >= warmup] if np.sum(grid >= warmup) >= 2 else grid[-2:]
+    sd = noise.sd_at(fractions)
+    gaps = (resample(curve, budget, fractions) - resample(reference, budget, fractions)) / sd
+    shape = trend_shape(fractions)
+    projection = shape / float(shape @ shape)
+    slope = float(projection @ (gaps - gaps[-1]))
+    less_end = np.eye(len(fractions)) - np.eye(len(fractions))[-1]  # g -> g - g[-1]
+    covariance = less_end @ (noise.gap_covariance(fractions) / np.outer(sd, sd)) @ less_end.T
+    return Closing(slope, float(projection @ covariance @ projection), weight)
+
+
+def trend_scale(closings: Iterable[Closing]) -> float:
+    """The trend's sd measured from `closings`, pooled with the prior (PRIOR_TREND, PRIOR_WEIGHT)."""
+    total, weight = PRIOR_WEIGHT * PRIOR_TREND**2, PRIOR_WEIGHT
+    for c in closings:
+        total += c.weight * max(0.0, max(c.slope, 0.0) ** 2 - c.noise / 2)
+        weight += c.weight
+    return math.sqrt(total / weight)
