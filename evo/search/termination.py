@@ -37,9 +37,10 @@ class EarlyTermination:
     ) -> None:
         self.rule, self.noise, self.ledger, self.on_notice = config.early_stop, noise, ledger, on_notice
         self.budget, self.seed, self.direction = config.budget.seconds, config.seed, direction
-        self.closings = [
-            Closing(e.data["slope"], e.data["slope_noise"], e.data["weight"]) for e in ledger.events("watched")
-        ]
+        self.closings = {  # by individual: one evaluated again after a kill keeps its last record
+            e.data["individual"]: Closing(e.data["slope"], e.data["slope_noise"], e.data["weight"])
+            for e in ledger.events("watched")
+        }
         self.alpha = self.rule.alpha / 2 ** len(ledger.events("loosened"))
 
     @property
@@ -47,7 +48,7 @@ class EarlyTermination:
         """The closing trend's sd the next monitor takes: the configured one, else the one measured so far."""
         if self.rule.trend is not None:
             return self.rule.trend
-        return trend_scale(self.closings)
+        return trend_scale(self.closings.values())
 
     def monitor(self, number: int, parents: Sequence[Individual], best: Individual | None) -> Watch | None:
         """Child `number`'s monitor; whether a decision to stop it is audited is drawn from the run's seed."""
@@ -88,7 +89,7 @@ class EarlyTermination:
         audited = test.stopped_at if test.audit and test.stopped else None
         weight = 1.0 / self.rule.audit if audited is not None else 1.0
         slope = closing(individual.curve, reference.curve, self.noise, self.budget, self.rule.warmup, weight)
-        self.closings.append(slope)
+        self.closings[individual.id] = slope
         self.ledger.event(
             "watched",
             **watched_by(individual, watch),

@@ -95,21 +95,21 @@ def audit_line(events: Iterable[Event]) -> str | None:
 def audit_from(events: Iterable[Event]) -> tuple[AuditTally, float] | None:
     """The tally a run's ledger events hold (`pruned` and `watched`) and the alpha last in force; None when the run
     watched no candidate to its end and stopped none (early termination off, or nothing finished yet)."""
-    stops, watched, alpha = 0, [], math.nan
-    for event in events:
+    pruned, watched, alpha = set(), {}, math.nan
+    for event in events:  # by individual: one evaluated again after a kill has its events twice
         if event.kind == "pruned":
-            stops += 1
+            pruned.add(event.data["individual"])
         elif event.kind == "watched":
-            watched.append(event.data)
+            watched[event.data["individual"]] = event.data
         if event.kind in ("pruned", "watched"):
             alpha = float(event.data.get("alpha", alpha))
-    if not stops and not watched:
+    if not pruned and not watched:
         return None
-    audited = [w for w in watched if w.get("audited") is not None]
+    audited = [w for w in watched.values() if w.get("audited") is not None]
     tally = AuditTally(
-        stops=stops,
+        stops=len(pruned),
         audits=len(audited),
         audit_wins=sum(bool(w["won"]) for w in audited),
-        wins=sum(bool(w["won"]) for w in watched if w.get("audited") is None),
+        wins=sum(bool(w["won"]) for w in watched.values() if w.get("audited") is None),
     )
     return tally, alpha
