@@ -250,9 +250,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     rules = [
         replace(tuned, name=f"evo SPRT (defaults: {DEFAULT_NAME})"),
         replace(tuned, name=f"evo SPRT, defaults on the noise of {FEW_SEEDS} calibration seeds", seeds=FEW_SEEDS),
-        replace(tuned, name="evo SPRT, defaults without the closing trend (the defaults before)").with_settings(
-            trend=0.0
-        ),
+        replace(tuned, name="evo SPRT, defaults without the closing trend").with_settings(trend=0.0),
         replace(tuned, name="evo SPRT, defaults with a fixed closing trend of 2 (not measured)").with_settings(
             trend=2.0
         ),

@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.confirmation import trials
 from benchmarks.prune_audit import Audit, audit_run, retrain
-from evo.config import load_config
+from evo.config import NOISE_MARGIN, load_config
 from evo.evaluation.proctree import with_env
 from evo.evaluation.result import Status
 from evo.search import RUN_MARK, Coordinator, start
@@ -235,7 +235,7 @@ def test_a_run_with_the_self_audit_reports_its_false_stop_rate_in_status_and_rep
         individual = individuals[event["individual"]]
         assert individual.status == "ok" and individual.curve[-1][0] >= 0.98 * 300.0
         assert 0.1 <= event["audited"] < 1 and event["reference"] in individual.parents
-        assert event["won"] == (event["gain"] > 1.0)  # one noise unit: the margin's default
+        assert event["won"] == (event["gain"] > NOISE_MARGIN)  # the margin's default
     status = subprocess.run(
         [sys.executable, "-m", "evo", "status", str(root)], capture_output=True, text=True, check=True, cwd=tmp_path
     )

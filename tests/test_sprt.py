@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from evo.config import ConfirmConfig, EarlyStopConfig
+from evo.config import NOISE_MARGIN, ConfirmConfig, EarlyStopConfig
 from evo.errors import EvoError
 from evo.evaluation import Action
 from evo.stopping import CurveTest, PairedTest, monitor_for
@@ -264,9 +264,9 @@ def test_the_monitor_takes_the_references_luck_when_asked(
 
 @pytest.mark.parametrize(
     ("units", "margin", "expected"),
-    [("noise", None, 1.0), ("metric", None, 1.0), ("metric", 0.04, 2.0), ("noise", 0.5, 0.5)],
+    [("noise", None, NOISE_MARGIN), ("metric", None, NOISE_MARGIN), ("metric", 0.04, 2.0), ("noise", 0.5, 0.5)],
 )
-def test_the_margin_is_one_noise_unit_unless_set_in_delta_units(
+def test_the_margin_is_noise_margin_noise_units_unless_set_in_delta_units(
     units: str, margin: float | None, expected: float
 ) -> None:
     reference = Individual("0001", status="ok", metric=3.0, curve=tuple(points(MEAN)))

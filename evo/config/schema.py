@@ -150,7 +150,7 @@ class SprtConfig:
     delta_units: Literal["noise", "metric"] = knob("noise", "noise (the final metric's seed sd) or metric units")
 
 
-NOISE_MARGIN = 1.0  # early_stop.margin null: H0 "it would beat its reference by one noise unit", a win worth keeping
+NOISE_MARGIN = 1.5  # early_stop.margin null: H0 "it would beat its reference by 1.5 noise units", a win worth keeping
 
 
 @dataclass(frozen=True)
