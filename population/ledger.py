@@ -85,13 +85,22 @@ class Event:
 class Ledger:
     """One run's SQLite ledger; see the module docstring. Safe to share between threads of one process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        """`readonly`: a reader beside the live coordinator (the dashboard): SQLite's read-only mode, so it can never
+        write, create or migrate the file; in WAL mode it never blocks the writer either."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.RLock()
+        if readonly and not self.path.is_file():
+            raise LedgerError(f"{self.path}: no ledger there")
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # Autocommit (isolation_level=None): a statement commits by itself; multi-statement writes use _write().
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            target = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
+            self._db = sqlite3.connect(
+                target, timeout=30.0, isolation_level=None, check_same_thread=False, uri=readonly
+            )
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self.path}: cannot open the ledger ({exc})") from None
         try:
@@ -120,8 +129,16 @@ class Ledger:
                     f"{self.path}: ledger schema {version} was written by a newer evo (this one reads up to "
                     f"{SCHEMA_VERSION}); upgrade evo to open it"
                 )
+            if version < SCHEMA_VERSION and self.readonly:
+                raise LedgerError(
+                    f"{self.path}: ledger schema {version} is older than this evo's; `evo status` upgrades it"
+                )
             if version < SCHEMA_VERSION:
                 self._migrate(version)
+        if self.readonly:
+            if not tables:
+                raise LedgerError(f"{self.path}: not an evo ledger (an empty database)")
+            return
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
@@ -163,6 +180,16 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Ledger]:
+        """One read transaction: every read inside sees the same state of the ledger, however the writer goes on."""
+        with self._lock:
+            self._db.execute("BEGIN DEFERRED")
+            try:
+                yield self
+            finally:
+                self._db.execute("COMMIT")
 
     # -- meta -----------------------------------------------------------------------------------------------------
 

@@ -116,13 +116,14 @@ def run_plan(root: Path, jobs: int | None = None, on_line: Callable[[str], None]
     return write_report(root, plan)
 
 
-def write_report(root: Path, plan: Plan | None = None, out: Path | None = None) -> Path:
-    """The bench report (in `out`, default root/report) from whatever the run directories hold now, done or not."""
+def write_report(root: Path, plan: Plan | None = None, out: Path | None = None, readonly: bool = False) -> Path:
+    """The bench report (in `out`, default root/report) from whatever the run directories hold now, done or not;
+    `readonly`: read the ledgers as a reader beside live searches (the dashboard)."""
     from evo.reporting.bench_report import write_bench_report  # matplotlib: imported only when a report is written
 
     plan = plan or load_plan(root)
     arms = {
-        name: [load_run(d) for d in dirs if (d / "ledger.sqlite").is_file()]
+        name: [load_run(d, readonly) for d in dirs if (d / "ledger.sqlite").is_file()]
         for name, dirs in run_dirs(root, plan).items()
     }
     base = load_config(plan.base, plan.arms[0].overrides)

@@ -16,6 +16,8 @@ from pathlib import Path
 from evo import __version__
 from evo.cli.adopt_command import add_adopt_command, cmd_adopt
 from evo.cli.eval_commands import add_eval_commands, cmd_calibrate, cmd_eval
+from evo.cli.serve_command import add_serve_command, cmd_serve
+from evo.dashboard.server import PORT
 from evo.errors import EvoError, RunFailed
 from population.errors import PopulationError
 
@@ -27,6 +29,9 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. population.size=16")
     resume = commands.add_parser("resume", help="continue a stopped or killed run, bench or sweep")
     resume.add_argument("run_dir")
+    for command in (run, resume):
+        command.add_argument("--serve", action="store_true", help="the dashboard beside the search (see evo serve)")
+        command.add_argument("--port", type=int, default=PORT, help="the dashboard's port with --serve")
     status = commands.add_parser("status", help="counts, the top individuals and the best one's lineage")
     status.add_argument("run_dir")
     status.add_argument("--top", type=int, default=5)
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_commands(commands)
     add_adopt_command(commands)
     add_run_commands(commands)
+    add_serve_command(commands)
     return parser
 
 
@@ -68,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_calibrate(args)
         if args.command == "adopt":
             return cmd_adopt(args)
+        if args.command == "serve":
+            return cmd_serve(args)
         # The search stack and the openai client are slow to import: only for the commands that need them.
         from evo.cli.search_commands import COMMANDS
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from evo.bench import runner as bench
 from evo.cli.bench_commands import cmd_bench, cmd_report, run_bench
 from evo.cli.inspect_commands import cmd_export, cmd_show, cmd_status, value
 from evo.cli.progress import ProgressDisplay, printable
+from evo.cli.serve_command import check_installed
 from evo.config import load_config
+from evo.dashboard.server import beside, stop
 from evo.errors import RunFailed
 from evo.evaluation import load_target
 from evo.evaluation.control import control_lines
@@ -36,12 +40,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{config.budget.clock}-clock budget, {config.slots.count} slot(s))",
         file=sys.stderr,
     )
-    return _search(root)
+    with _dashboard(args, root.parent):
+        return _search(root)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     print(f"evo resume: {args.run_dir}", file=sys.stderr)
     root = Path(args.run_dir)
+    with _dashboard(args, root.parent):
+        return _resume(root)
+
+
+def _resume(root: Path) -> int:
     if (root / bench.PLAN_FILE).is_file():
         return run_bench(root, None)
     if (root / PEER_FILE).is_file():
@@ -50,6 +60,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"stopped: {run_tpe(root, on_line=print)}")
         return 0
     return _search(root)
+
+
+@contextmanager
+def _dashboard(args: argparse.Namespace, runs_dir: Path) -> Iterator[None]:
+    """`--serve`: the dashboard over the run's directory of runs, for as long as the command runs."""
+    if not args.serve:
+        yield
+        return
+    check_installed()
+    process = beside(runs_dir, args.port)
+    try:
+        yield
+    finally:
+        if process is not None:
+            stop(process)
 
 
 def _search(root: Path) -> int:

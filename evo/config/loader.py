@@ -103,7 +103,7 @@ def _ancestors(key: str) -> list[str]:
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """The file's data and the line each dotted key was written on (from yaml's node marks)."""
-    loader = yaml.SafeLoader(path.read_text())
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(path.read_text())  # libyaml's, where built: 10x faster
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}

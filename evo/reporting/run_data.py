@@ -43,6 +43,7 @@ class RunData:
     warning: str = ""  # said at the top of its report: a metric the target does not attest
     cached_tokens: int = 0  # prompt tokens the endpoint served from its prompt cache (the ledger's meta)
     known: int = 0  # attempts of earlier runs on the target that memory held when the run last started
+    started: float = 0.0  # unix time the run started (its first candidate's start for runs from before it was kept)
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -113,8 +114,9 @@ def training_seconds(run: RunData) -> tuple[float, float]:
     return sum(i.budget_seconds for i in run.individuals), sum(i.saved_seconds for i in run.individuals)
 
 
-def load_run(root: str | Path) -> RunData:
-    """Read a run directory (live or finished); raise EvoError naming it if it is not one."""
+def load_run(root: str | Path, readonly: bool = False) -> RunData:
+    """Read a run directory (live or finished); raise EvoError naming it if it is not one. `readonly`: as a reader
+    beside a live coordinator (`Ledger(readonly=True)`), from one consistent snapshot of the ledger."""
     root = Path(root)
     ledger_path, config_path = root / "ledger.sqlite", root / "config.yaml"
     if not ledger_path.is_file() or not config_path.is_file():
@@ -124,7 +126,7 @@ def load_run(root: str | Path) -> RunData:
     metric = target.metric
     peer_path = root / PEER_FILE
     peer = json.loads(peer_path.read_text()) if peer_path.is_file() else None
-    with Ledger(ledger_path) as ledger:
+    with Ledger(ledger_path, readonly=readonly) as ledger, ledger.snapshot():
         individuals, events = tuple(ledger.all()), tuple(ledger.events())
         workers, start = int(ledger.get_meta("workers", 0)), ledger.get_meta("started")
         cached = int(ledger.get_meta("llm_cached_tokens", 0))
@@ -150,7 +152,7 @@ def load_run(root: str | Path) -> RunData:
     count = config.slots.count if isinstance(config.slots.count, int) else 1
     history = pick_history(config, run.mode, by_id, metric.direction, workers or count, start)
     value, source = heldout(root, config, target, by_id[history[-1][1]] if history else None, events)
-    return replace(run, heldout=value, heldout_source=source, picks=history)
+    return replace(run, heldout=value, heldout_source=source, picks=history, started=float(start))
 
 
 def run_settings(config: RunConfig, peer: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
