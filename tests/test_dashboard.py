@@ -407,3 +407,17 @@ def test_evo_run_serve_on_a_taken_port_says_so_and_searches_anyway(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert f"no dashboard: port {port} is taken" in done.stderr
     assert len(ledger_of(tmp_path / "runs" / "taken")[0]) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/no/such/dir"], "/no/such/dir: no such directory to serve"),
+        (["--port", "70000"], "--port 70000: not a port (1-65535)"),
+    ],
+)
+def test_bad_serve_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "evo", "serve", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"evo: error: {message}"]
