@@ -19,7 +19,7 @@ from evo.search.session import RunPaths
 from evo.stopping import load_noise
 from evo.stopping.audit import audit_line
 from evo.stopping.sprt import open_ended
-from population.individual import Individual, rank_key
+from population.individual import STATUSES, Individual, rank_key
 from population.ledger import Ledger
 from population.store import GitStore
 
@@ -60,7 +60,7 @@ def progress(run: RunData, live: bool | None, now: float) -> dict[str, Any]:
     """The run page's headline and its live charts: best so far against compute and wall-clock, slot use, LLM use."""
     pick = final_best(run)
     used, saved = training_seconds(run)
-    counts = {status: 0 for status in ("pending", "running", "ok", "crash", "timeout", "pruned", "invalid")}
+    counts = dict.fromkeys(STATUSES, 0)
     for individual in run.individuals:
         counts[individual.status] += 1
     best = _changes(best_so_far(run))
