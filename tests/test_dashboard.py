@@ -268,12 +268,18 @@ def test_a_non_loopback_bind_without_a_token_gets_one_and_refuses_requests_witho
         process.wait(timeout=10)
 
 
-def live_search(runs: Path, cache: Path, evaluations: int, seconds: float) -> subprocess.Popen[str]:
-    """`evo run` of a surrogate search named "live" in a child process, offline; its output in live-search.log
-    beside `runs`."""
+def offline_env(cache: Path) -> dict[str, str]:
+    """A child search's environment: no LLM endpoint (the offline operators), its own calibration cache."""
     env = {**os.environ, "EVO_CACHE_DIR": str(cache)}
     env.pop("OPENAI_API_KEY", None)
     env.pop("OPENAI_BASE_URL", None)
+    return env
+
+
+def live_search(runs: Path, cache: Path, evaluations: int, seconds: float) -> subprocess.Popen[str]:
+    """`evo run` of a surrogate search named "live" in a child process, offline; its output in live-search.log
+    beside `runs`."""
+    env = offline_env(cache)
     overrides = surrogate_overrides(runs, evaluations, seconds, "name=live", "slots.count=2")
     with (runs.parent / "live-search.log").open("w") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
@@ -323,9 +329,7 @@ def test_evo_run_serve_starts_the_dashboard_beside_the_search_and_stops_it_after
     import httpx
 
     port, runs = free_port(), tmp_path / "runs"
-    env = {**os.environ, "EVO_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("OPENAI_BASE_URL", None)
+    env = offline_env(tmp_path / "cache")
     config = [str(REPO / "configs" / "surrogate.yaml"), *surrogate_overrides(runs, 16, 0.4, "name=served")]
     search = subprocess.Popen(
         [sys.executable, "-m", "evo", "run", *config, "--serve", "--port", str(port)],
@@ -353,9 +357,7 @@ def test_a_bench_page_lists_its_arms_and_serves_its_report_while_it_runs(tmp_pat
     from .test_bench import BENCH, write
 
     bench_file = write(tmp_path, BENCH)
-    env = {**os.environ, "EVO_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("OPENAI_BASE_URL", None)
+    env = offline_env(tmp_path / "cache")
     bench = subprocess.Popen(
         [sys.executable, "-m", "evo", "bench", str(bench_file), "--jobs", "1"],
         cwd=tmp_path,
@@ -388,9 +390,7 @@ def test_a_bench_page_lists_its_arms_and_serves_its_report_while_it_runs(tmp_pat
 
 
 def test_evo_run_serve_on_a_taken_port_says_so_and_searches_anyway(tmp_path: Path) -> None:
-    env = {**os.environ, "EVO_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("OPENAI_BASE_URL", None)
+    env = offline_env(tmp_path / "cache")
     config = [str(REPO / "configs" / "surrogate.yaml"), *surrogate_overrides(tmp_path / "runs", 3, 0.1, "name=taken")]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

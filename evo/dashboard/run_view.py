@@ -14,7 +14,14 @@ from typing import Any
 from evo.config import load_config
 from evo.errors import EvoError
 from evo.evaluation import load_target
-from evo.reporting.run_data import RunData, best_so_far, counts_as_best, final_best, training_seconds
+from evo.reporting.run_data import (
+    RunData,
+    best_so_far,
+    counts_as_best,
+    final_best,
+    running_best,
+    training_seconds,
+)
 from evo.search.session import RunPaths
 from evo.stopping import load_noise
 from evo.stopping.audit import audit_line
@@ -106,21 +113,18 @@ def _changes(points: list[tuple[float, float, str]]) -> list[tuple[float, float,
 
 
 def _minutes(run: RunData, stamp: float | None) -> float | None:
+    """A timestamp as minutes since the run started, the x of every time chart."""
     return None if stamp is None else (stamp - run.started) / 60
 
 
 def _best_by_wall(run: RunData) -> dict[str, list[Any]]:
-    x: list[float | None] = []
-    y: list[float | None] = []
-    ids: list[str] = []
-    best: Individual | None = None
-    for individual in run.finished:
-        if counts_as_best(individual) and (best is None or run.better(individual.metric, best.metric)):  # type: ignore[arg-type]
-            best = individual
-            x.append(_minutes(run, individual.finished))
-            y.append(number(individual.metric))
-            ids.append(individual.id)
-    return {"x": x, "y": y, "id": ids}
+    """Each new best against minutes since the start."""
+    bests = [individual for individual, _, _, sets in running_best(run) if sets]
+    return {
+        "x": [_minutes(run, i.finished) for i in bests],
+        "y": [number(i.metric) for i in bests],
+        "id": [i.id for i in bests],
+    }
 
 
 def _evaluated(run: RunData) -> dict[str, list[Any]]:
@@ -153,7 +157,7 @@ def _slot_use(run: RunData, now: float) -> dict[str, list[float]]:
     x, y, running = [], [], 0
     for stamp, change in sorted(changes):
         running += change
-        x.append((stamp - run.started) / 60)
+        x.append(_minutes(run, stamp))
         y.append(running)
     return {"x": x, "y": y}
 
@@ -176,7 +180,7 @@ def _llm_use(run: RunData) -> dict[str, list[float]]:
             continue
         total += individual.prompt_tokens + individual.completion_tokens
         spent += individual.cost
-        x.append((individual.created - run.started) / 60)
+        x.append(_minutes(run, individual.created))
         tokens.append(total)
         cost.append(spent)
     return {"x": x, "tokens": tokens, "cost": cost}
