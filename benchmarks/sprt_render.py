@@ -52,9 +52,9 @@ def _tie_note(spread: float | None) -> str:
 TREND_SENSITIVITY = [
     "**Closing trend** (the defaults otherwise): both hypotheses let the gap close by b 2(f^-1/2 - 1), b >= 0 "
     "half-normal with scale trend (noise units); measured: the trend's scale measured on the corpus's other "
-    "variants' whole curves (as a run measures it on its finished candidates), fixed: that scale whatever the "
-    "target. Columns per corpus: losers' compute saved (clear losers' in brackets) / false kills / winners killed "
-    "(any margin).",
+    "variants' whole curves that beat the parent (as a run measures it on its finished winners), fixed: that "
+    "scale whatever the target. Columns per corpus: losers' compute saved (clear losers' in brackets) / false kills "
+    "/ winners killed (any margin).",
     "",
     "| trend |",
 ]

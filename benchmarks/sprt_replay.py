@@ -205,7 +205,14 @@ def measured_trends(candidates: list[Candidate], models: dict[int, NoiseModel], 
     """Each candidate's closing trend as a run would measure it: from every other variant's finished runs (leave the
     candidate's variant out, since a search never saw its own curve's end before deciding on it)."""
     slopes = {
-        (c.variant, c.seed): closing(c.curve, c.reference["curve"], models[c.seed], budget, DEFAULTS.warmup)
+        (c.variant, c.seed): closing(
+            c.curve,
+            c.reference["curve"],
+            models[c.seed],
+            budget,
+            DEFAULTS.warmup,
+            (c.reference["metric"] - c.metric) / models[c.seed].final_sd,
+        )
         for c in candidates
     }
     return {

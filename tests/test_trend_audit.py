@@ -15,7 +15,7 @@ from evo.evaluation import Action, EvalResult, Status
 from evo.search.termination import EarlyTermination
 from evo.stopping import CurveTest
 from evo.stopping.audit import AuditTally, audit_from
-from evo.stopping.curve_test import LUCK_RUNS, reference_luck, trend_shape
+from evo.stopping.curve_test import FEW_RUNS_VARIANCE, LUCK_RUNS, reference_luck, trend_shape
 from evo.stopping.trend import PRIOR_TREND, PRIOR_WEIGHT, Closing, closing, trend_scale
 from population.individual import Individual
 from population.ledger import Ledger
@@ -65,24 +65,34 @@ def test_closing_slope_recovers_a_noise_free_trend_and_knows_its_noise() -> None
     noise = model()
     reference = points(MEAN)
     candidate = points(MEAN + (2.5 * trend_shape(FRACTIONS) - 1.0) * SD)
-    measured = closing(candidate, reference, noise, BUDGET, warmup=0.1)
+    measured = closing(candidate, reference, noise, BUDGET, warmup=0.1, gain=1.0)
     assert measured.slope == pytest.approx(2.5, rel=1e-6)
-    assert measured.noise > 0 and measured.weight == 1.0
+    assert measured.noise > 0 and measured.weight == 1.0 and measured.gain == 1.0
     # Gaps that open (the candidate falls behind late) have a negative slope, which the scale ignores.
-    opening = closing(points(MEAN + (-1.0 * trend_shape(FRACTIONS) + 3) * SD), reference, noise, BUDGET, 0.1)
+    opening = closing(points(MEAN + (-1.0 * trend_shape(FRACTIONS) + 3) * SD), reference, noise, BUDGET, 0.1, -3.0)
     assert opening.slope == pytest.approx(-1.0, rel=1e-6)
 
 
 def test_trend_scale_pools_the_prior_with_closing_slopes_net_of_noise_and_weights_audits() -> None:
     assert trend_scale([]) == pytest.approx(PRIOR_TREND)
-    flat = [Closing(-2.0, 0.0)] * 96  # none closes: the prior fades
+    flat = [Closing(-2.0, 0.0, gain=1.0)] * 96  # none closes: the prior fades
     assert trend_scale(flat) == pytest.approx(PRIOR_TREND * math.sqrt(PRIOR_WEIGHT / (PRIOR_WEIGHT + 96)))
-    noisy = [Closing(1.0, 2.0)] * 96  # slopes no larger than noise alone gives: no trend
+    noisy = [Closing(1.0, 2.0, gain=1.0)] * 96  # slopes no larger than noise alone gives: no trend
     assert trend_scale(noisy) == pytest.approx(math.sqrt(PRIOR_WEIGHT * PRIOR_TREND**2 / (PRIOR_WEIGHT + 96)))
     # One audited candidate stands for ten stopped ones.
-    audited = [*flat[:10], Closing(5.0, 0.0, weight=10.0)]
+    audited = [*flat[:10], Closing(5.0, 0.0, gain=2.0, weight=10.0)]
     expected = math.sqrt((PRIOR_WEIGHT * PRIOR_TREND**2 + 10 * 25.0) / (PRIOR_WEIGHT + 10 + 10))
     assert trend_scale(audited) == pytest.approx(expected)
+
+
+def test_only_winners_closings_measure_the_trend() -> None:
+    # Losers whose huge gaps closed part of the way (and one that ended level) say nothing of how a winner's gap
+    # moves: with them alone the trend stays the prior, and they leave the winners' measurement unchanged.
+    losers = [Closing(6.0, 0.0, gain=-40.0)] * 20 + [Closing(6.0, 0.0, gain=0.0)]
+    assert trend_scale(losers) == pytest.approx(PRIOR_TREND)
+    winners = [Closing(0.5, 0.0, gain=3.0)] * 8
+    assert trend_scale(winners + losers) == pytest.approx(trend_scale(winners))
+    assert trend_scale(winners) < PRIOR_TREND
 
 
 def test_an_audited_monitor_records_its_decision_but_lets_the_candidate_run() -> None:
@@ -153,6 +163,24 @@ def test_early_termination_records_audits_in_the_ledger_and_loosens_when_it_stop
         assert again.alpha == termination.alpha and len(again.closings) == 4
 
 
+def test_a_run_measures_its_trend_from_its_winners_only(tmp_path: Path) -> None:
+    config = run_config(audit=0.0)
+    noise = model()
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        termination = EarlyTermination(config, noise, ledger, "minimize", lambda _: None)
+        parent = individual("0000", 3.0, MEAN)
+        closes = MEAN + (3.0 * trend_shape(FRACTIONS) + 1.0) * SD  # far behind early, one unit behind at the end
+        for number, (metric, curve) in enumerate(((3.0 + 5 * noise.final_sd, closes), (3.0 - noise.final_sd, MEAN)), 1):
+            watch = termination.monitor(number, (parent,), parent)
+            assert watch is not None
+            termination.finished(individual(f"{number:04d}", metric, curve, ("0000",)), watch)
+        assert [e.data["slope"] > 2 for e in ledger.events("watched")] == [True, False]  # both recorded
+        winner_only = trend_scale([termination.closings["0002"]])
+        assert termination.trend == pytest.approx(winner_only) and winner_only < PRIOR_TREND
+        # resumed from the ledger: the same
+        assert EarlyTermination(config, noise, ledger, "minimize", lambda _: None).trend == termination.trend
+
+
 def test_a_three_seed_calibration_trusts_only_an_unlucky_reference() -> None:
     three, five = replace(model(), seeds=(1, 2, 3)), model()
     assert three.runs == 3 < LUCK_RUNS <= five.runs
@@ -162,6 +190,17 @@ def test_a_three_seed_calibration_trusts_only_an_unlucky_reference() -> None:
     assert reference_luck(curve, lucky, three, BUDGET, "minimize", calibrated=True) == 0.0
     unlucky = 3.0 + 2 * three.final_sd
     assert reference_luck(curve, unlucky, three, BUDGET, "minimize", calibrated=True) > 1
+
+
+def test_a_three_run_noise_model_is_taken_wider_so_the_same_gap_is_weaker_evidence() -> None:
+    three, five = replace(model(), seeds=(1, 2, 3)), model()
+    tests = {runs: CurveTest(points(MEAN), noise, rule(), BUDGET) for runs, noise in ((3, three), (5, five))}
+    assert tests[5].noise is five
+    assert np.allclose(tests[3].noise.sd, math.sqrt(FEW_RUNS_VARIANCE) * SD)
+    f, value = FRACTIONS[10], MEAN[10] + 3 * SD[10]  # one point, three sds behind
+    for test in tests.values():
+        assert test.update(f * BUDGET, value) is Action.CONTINUE
+    assert 0 < tests[3].llr < tests[5].llr
 
 
 def test_a_pruned_result_is_not_watched(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ class EarlyTermination:
         self.rule, self.noise, self.ledger, self.on_notice = config.early_stop, noise, ledger, on_notice
         self.budget, self.seed, self.direction = config.budget.seconds, config.seed, direction
         self.closings = {  # by individual: one evaluated again after a kill keeps its last record
-            e.data["individual"]: Closing(e.data["slope"], e.data["slope_noise"], e.data["weight"])
+            e.data["individual"]: Closing(e.data["slope"], e.data["slope_noise"], e.data["gain"], e.data["weight"])
             for e in ledger.events("watched")
         }
         self.alpha = self.rule.alpha / 2 ** len(ledger.events("loosened"))
@@ -88,7 +88,7 @@ class EarlyTermination:
         won = gain > noise_margin(self.rule, self.noise)
         audited = test.stopped_at if test.audit and test.stopped else None
         weight = 1.0 / self.rule.audit if audited is not None else 1.0
-        slope = closing(individual.curve, reference.curve, self.noise, self.budget, self.rule.warmup, weight)
+        slope = closing(individual.curve, reference.curve, self.noise, self.budget, self.rule.warmup, gain, weight)
         self.closings[individual.id] = slope
         self.ledger.event(
             "watched",

@@ -1,5 +1,5 @@
 """How much gaps close on this target: the scale of the closing trend the early-termination test allows
-(`CurveTest`'s `trend`), measured from the run's own candidates that ran to the end.
+(`CurveTest`'s `trend`), measured from the run's own candidates that ran to the end and beat their reference.
 
 For each such candidate, its gap to its reference in curve noise sds at the grid's fractions past the warm-up, less
 its final gap, is regressed on the trend's shape (`trend_shape`): b, the closing slope (positive: the gap was wider
@@ -9,6 +9,13 @@ counts below zero, which errs on the side of a larger trend), pooled with a prio
 candidates: a run starts cautious and learns its target. Only closing counts: a gap that opens ends worse anyway
 (and the half-normal scale is the root of the mean of max(b, 0)^2). Unclamped, the estimate fell to zero in live
 searches whose finished candidates never closed, and stopped slow starters again.
+
+Only winners count (a final gain over the reference above zero): the test's error rate is that of stopping
+candidates for which H0 holds, and holds on average over their closing trends, so theirs is the trend to measure.
+A loser's large gap often closes part of the way (a learning rate ten times too small still learns), and counted,
+such losers raised the trend until every huge loser could pass for a slow starter: on raw-loss curves they were
+stopped at a quarter of the budget instead of near the warm-up. The prior is worth one candidate: worth four, it
+still held the trend at 0.5 after fifteen winners that never closed.
 
 Candidates stopped early never show how their gaps would have ended, and theirs are the gaps that close most, so the
 finished ones alone understate the trend. The audit (`early_stop.audit`) lets a random share p of the decisions to
@@ -27,7 +34,7 @@ from evo.stopping.curve_test import trend_shape
 from evo.stopping.noise import NoiseModel, resample
 
 PRIOR_TREND = 1.0  # noise units per unit of the trend's shape: the trend a run assumes before it has measured one
-PRIOR_WEIGHT = 4.0  # worth this many candidates
+PRIOR_WEIGHT = 1.0  # worth this many candidates
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Closing:
 
     slope: float  # b: noise units per unit of the trend's shape; positive: the gap closed
     noise: float  # the variance b has under noise alone
+    gain: float  # its final gain over the reference, in noise units (positive: it beat the reference)
     weight: float = 1.0  # how many candidates it stands for (1 / p when audited)
 
 
@@ -45,9 +53,11 @@ def closing(
     noise: NoiseModel,
     budget: float,
     warmup: float,
+    gain: float,
     weight: float = 1.0,
 ) -> Closing:
-    """The closing slope of `curve`'s gap to `reference` (both lower-is-better progress values) past the warm-up."""
+    """The closing slope of `curve`'s gap to `reference` (both lower-is-better progress values) past the warm-up;
+    `gain`: the candidate's final gain over the reference (noise units)."""
     grid = np.asarray(noise.fractions)
     fractions = grid[grid >= warmup] if np.sum(grid >= warmup) >= 2 else grid[-2:]
     sd = noise.sd_at(fractions)
@@ -57,13 +67,16 @@ def closing(
     slope = float(projection @ (gaps - gaps[-1]))
     less_end = np.eye(len(fractions)) - np.eye(len(fractions))[-1]  # g -> g - g[-1]
     covariance = less_end @ (noise.gap_covariance(fractions) / np.outer(sd, sd)) @ less_end.T
-    return Closing(slope, float(projection @ covariance @ projection), weight)
+    return Closing(slope, float(projection @ covariance @ projection), gain, weight)
 
 
 def trend_scale(closings: Iterable[Closing]) -> float:
-    """The trend's sd measured from `closings`, pooled with the prior (PRIOR_TREND, PRIOR_WEIGHT)."""
+    """The trend's sd measured from the winners among `closings`, pooled with the prior (PRIOR_TREND,
+    PRIOR_WEIGHT)."""
     total, weight = PRIOR_WEIGHT * PRIOR_TREND**2, PRIOR_WEIGHT
     for c in closings:
+        if c.gain <= 0:
+            continue
         total += c.weight * max(0.0, max(c.slope, 0.0) ** 2 - c.noise / 2)
         weight += c.weight
     return math.sqrt(total / weight)
