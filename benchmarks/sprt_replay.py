@@ -247,6 +247,46 @@ def seed_spread(candidates: list[Candidate], unit: float) -> float | None:
     return float(np.sqrt(np.mean(close))) if close else None
 
 
+def corpora(data: dict[str, Any]) -> list[str]:
+    return sorted({run["corpus"] for run in data["runs"]}, key=ORDER.index)
+
+
+def judge_corpus(data: dict[str, Any], name: str, paired: bool) -> tuple[Judged, dict[int, dict[str, Any]], int]:
+    """Corpus `name` ready for `sprt_tally` (same-seed models only when `paired`: they take most of the time), its
+    parent runs by seed, and how many candidate runs failed."""
+    budget = float(data["meta"]["budget"])
+    candidates, parents, failed = load_corpus(data, name)
+    models = {seed: noise_without(parents, seed, budget) for seed in parents}
+    candidates = [replace(c, luck=parent_luck(c, models[c.seed], budget)) for c in candidates]
+    same_seed = [(c, paired_without(models[c.seed], parents, candidates, c)) for c in candidates if paired]
+    judged = Judged(
+        candidates=candidates,
+        models=models,
+        few={seed: noise_without(parents, seed, budget, FEW_SEEDS) for seed in parents},
+        paired={(c.variant, c.seed): model for c, model in same_seed},
+        trends=measured_trends(candidates, models, budget),
+        budget=budget,
+        delta=float(np.mean([model.final_sd for model in models.values()])),  # false kills: wins by a noise unit
+    )
+    return judged, parents, failed
+
+
+def quick(data: dict[str, Any], alpha: float) -> str:
+    """The defaults and their row on 3 calibration seeds, a line per corpus, in seconds: for trying a change to the
+    test before the whole replay."""
+    rules = {"defaults": SprtRule("", replace(DEFAULTS, alpha=alpha))}
+    rules[f"{FEW_SEEDS} seeds"] = replace(rules["defaults"], seeds=FEW_SEEDS)
+    lines = []
+    for name in corpora(data):
+        judged = judge_corpus(data, name, paired=False)[0]
+        tallies = {label: sprt_tally(rule, judged) for label, rule in rules.items()}
+        cells = [
+            f"{k}: saved {t.row(k)[1]}, false kills {t.false_kills} of {t.clear_winners}" for k, t in tallies.items()
+        ]
+        lines.append(f"{name}: " + "; ".join(cells))
+    return "\n".join(lines)
+
+
 def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
     import optuna
 
@@ -275,20 +315,9 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         ),
     ]
     report: dict[str, Any] = {}
-    for name in sorted({run["corpus"] for run in data["runs"]}, key=ORDER.index):
-        candidates, parents, failed = load_corpus(data, name)
-        models = {seed: noise_without(parents, seed, budget) for seed in parents}
-        candidates = [replace(c, luck=parent_luck(c, models[c.seed], budget)) for c in candidates]
-        judged = Judged(
-            candidates=candidates,
-            models=models,
-            few={seed: noise_without(parents, seed, budget, FEW_SEEDS) for seed in parents},
-            paired={(c.variant, c.seed): paired_without(models[c.seed], parents, candidates, c) for c in candidates},
-            trends=measured_trends(candidates, models, budget),
-            budget=budget,
-            delta=float(np.mean([model.final_sd for model in models.values()])),  # false kills: wins by a noise unit
-        )
-        delta = judged.delta
+    for name in corpora(data):
+        judged, parents, failed = judge_corpus(data, name, paired=True)
+        candidates, delta = judged.candidates, judged.delta
         tallies = {rule.name: sprt_tally(rule, judged) for rule in rules}
         grid = {
             (m, v, luck): sprt_tally(tuned.with_settings(margin=m, drift=v, luck=luck == "yes"), judged)
@@ -347,11 +376,15 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10, help="arrival orders for the Optuna pruners")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--quick", action="store_true", help="the defaults and their 3-seed row only, printed")
     args = parser.parse_args()
     if args.command == "collect":
         collect(args.budget, args.seeds, args.parent_seeds, args.corpus, args.workers, args.out, args.corpora, args.raw)
         return
     data = json.loads(args.curves.read_text())
+    if args.quick:
+        print(quick(data, args.alpha))
+        return
     shown = args.curves.resolve().relative_to(REPO) if args.curves.resolve().is_relative_to(REPO) else args.curves
     body = render(replay(data, args.orders, args.alpha), data, args.orders, args.alpha, str(shown))
     print(body)
