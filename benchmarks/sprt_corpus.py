@@ -22,6 +22,8 @@ from typing import Any
 from benchmarks.target_budgets import TUNED, with_constants
 from evo.config import BudgetConfig
 from evo.stopping import NoiseModel, fit_noise, fit_paired, reference_luck
+from evo.stopping.trend import closing, trend_scale
+from evo.stopping.units import EndPair, curve_end, metric_scale
 
 REPO = Path(__file__).resolve().parent.parent
 CURVES = REPO / "benchmarks" / "data" / "sprt_curves.json"
@@ -204,3 +206,30 @@ def paired_without(
         if c.variant != held_out.variant and c.seed != held_out.seed:
             probes.setdefault(c.variant, {})[c.seed] = (c.curve, c.metric)
     return fit_paired(model, baseline, probes)
+
+
+def measured(
+    corpora: dict[str, tuple[list[Candidate], dict[int, NoiseModel]]], budget: float, warmup: float
+) -> dict[str, dict[tuple[str, int], tuple[float, float]]]:
+    """Each corpus's candidates' closing trend and scale k, by (variant, seed), as a run would measure them on its
+    finished candidates, leaving the candidate's variant out (a search never saw its own curve's end before deciding
+    on it): the trend from its corpus's other variants, k from every corpus's. k belongs to the target (its curve
+    against its metric), and a run measures it on early wide changes and late near ties alike; near ties alone
+    measure it through their noise, which pulls it toward zero (0.9 where the file's corpora together say 1.2)."""
+    slopes, pairs = {}, {}
+    for name, (candidates, models) in corpora.items():
+        for c in candidates:
+            model, gain, key = models[c.seed], c.reference["metric"] - c.metric, (name, c.variant, c.seed)
+            slopes[key] = closing(c.curve, c.reference["curve"], model, budget, warmup, gain / model.final_sd)
+            ends = curve_end(c.reference["curve"], model, budget) - curve_end(c.curve, model, budget)
+            pairs[key] = EndPair(ends, gain)
+    return {
+        name: {
+            (c.variant, c.seed): (
+                trend_scale(s for (n, v, _), s in slopes.items() if n == name and v != c.variant),
+                metric_scale((p for (n, v, _), p in pairs.items() if (n, v) != (name, c.variant)), models[c.seed]),
+            )
+            for c in candidates
+        }
+        for name, (candidates, models) in corpora.items()
+    }

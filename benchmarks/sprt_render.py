@@ -16,7 +16,10 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
         f"{meta['budget']:g} s budget ({meta['clock']} clock, {meta['device']}). Each candidate is judged against its "
         f"parent's run on the same seed; SPRT at alpha = {alpha} (one-sided), delta in noise units (the parent's "
         f"seed-to-seed sd of {meta['metric']}; false kills count winners by more than one unit), noise model "
-        "fitted to the parent's other seeds; with same-seed noise, the probes are the corpus's other variants on "
+        "fitted to the parent's other seeds. evo's margin and the parent's luck are in those units, turned into the "
+        "curve's sds by the scale k (final metric per unit of the curve's end) measured on the corpus's other "
+        "variants, as a run measures it on its finished candidates; its delta is in the curve's sds. With same-seed "
+        "noise, the probes are the corpus's other variants on "
         "the other seeds. Optuna pruners see the parent's runs first, then the candidates in "
         f"{orders} random arrival orders (the same orders for every pruner; rates summed over them); warm-up 10% "
         "where a pruner has one.",
@@ -51,7 +54,7 @@ def _tie_note(spread: float | None) -> str:
 
 TREND_SENSITIVITY = [
     "**Closing trend** (the defaults otherwise): both hypotheses let the gap close by b 2(f^-1/2 - 1), b >= 0 "
-    "half-normal with scale trend (noise units); measured: the trend's scale measured on the corpus's other "
+    "half-normal with scale trend (curve sds); measured: the trend's scale measured on the corpus's other "
     "variants' whole curves that beat the parent (as a run measures it on its finished winners), fixed: that "
     "scale whatever the target. Columns per corpus: losers' compute saved (clear losers' in brackets) / false kills "
     "/ winners killed (any margin).",
@@ -59,16 +62,16 @@ TREND_SENSITIVITY = [
     "| trend |",
 ]
 SENSITIVITY = [
-    "**Sensitivity** of evo's SPRT (delta 2, warm-up 0.1, two-seed noise, measured trend): margin m makes H0 "
-    "'better than the parent by m' (noise units); drift v lets the gap still move by a Brownian drift of "
-    "variance v noise units squared over a budget, zero at its end; luck: gaps net of the parent run's luck. "
-    "Columns as above.",
+    "**Sensitivity** of evo's SPRT (delta 2 curve sds, warm-up 0.1, two-seed noise, measured trend): margin m makes "
+    "H0 'better than the parent by m' (noise units of the final metric); drift v lets the gap still move by a "
+    "Brownian drift of variance v curve sds squared over a budget, zero at its end; luck: gaps net of the parent "
+    "run's luck. Columns as above.",
     "",
     "| margin | drift | luck |",
 ]
 DELTA_SENSITIVITY = [
-    "**Delta and noise** (the defaults otherwise): same-seed noise is measured as calibration's probes would, the "
-    "probes being the corpus's other variants on the other seeds. Columns as above.",
+    "**Delta (curve sds) and noise** (the defaults otherwise): same-seed noise is measured as calibration's probes "
+    "would, the probes being the corpus's other variants on the other seeds. Columns as above.",
     "",
     "| delta | noise |",
 ]

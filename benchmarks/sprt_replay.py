@@ -6,13 +6,15 @@ writes their curves to benchmarks/data/sprt_curves.json (the same format takes c
 - near-tie: small perturbations of one good parent, as late in a search, where curves cross and noise decides.
 
 `python -m benchmarks.sprt_replay` replays every stopping rule on both corpora: evo's SPRT at its defaults, its
-ablations and a sensitivity grid, and Optuna's MedianPruner, PercentilePruner, SuccessiveHalvingPruner,
-HyperbandPruner and WilcoxonPruner through ask-and-tell in the same arrival orders. Each candidate is judged against
-its parent run on the same seed (evo runs every candidate of a search on the run's seed); the SPRT's noise model is
-fitted to the parent's other seeds, and the parent run's luck is measured against them as a search's calibration
-would measure the baseline's. It reports, per rule: the share of losing candidates' compute saved (losers: the
-finished run is worse than the parent's), false kills (stopped, though the finished run would have beaten the parent
-by more than delta), kills of any eventual winner, and the decisions made; and writes them to benchmarks/RESULTS.md.
+ablations and a sensitivity grid, and Optuna's MedianPruner, PercentilePruner, SuccessiveHalvingPruner, HyperbandPruner
+and WilcoxonPruner through ask-and-tell in the same arrival orders. Each candidate is judged against its parent run on
+the same seed (evo runs every candidate of a search on the run's seed); the SPRT's noise model is fitted to the parent's
+other seeds, the parent run's luck is measured against them as a search's calibration would measure the baseline's, and
+the closing trend and the scale k (final metric per unit of the curve's end) are measured on the other variants as a run
+measures them on its finished candidates (`sprt_corpus.measured`). It reports, per rule: the share of losing candidates'
+compute saved (losers: the finished run is worse than the parent's), false kills (stopped, though the finished run would
+have beaten the parent by more than delta), kills of any eventual winner, and the decisions made; and writes them to
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from benchmarks.sprt_corpus import (
     Candidate,
     collect,
     load_corpus,
+    measured,
     noise_without,
     paired_without,
     parent_luck,
@@ -44,7 +47,6 @@ from benchmarks.sprt_render import render
 from evo.config import NOISE_MARGIN, EarlyStopConfig
 from evo.evaluation import Action
 from evo.stopping import GRID, CurveTest, NoiseModel, resample
-from evo.stopping.trend import closing, trend_scale
 
 FEW_SEEDS = 3  # the smallest calibration evo takes
 DRIFTS = (0.0, 0.25, 0.5, 1.0)  # the drift variances the sensitivity table tries
@@ -133,15 +135,17 @@ class SprtRule:
     def with_settings(self, **changes: Any) -> SprtRule:
         return replace(self, config=replace(self.config, **changes))
 
-    def judge(self, candidate: Candidate, noise: NoiseModel, budget: float, measured: float = 0.0) -> Verdict:
-        """`measured`: the closing trend measured on the corpus's other variants (taken when `config.trend` is
-        null, as a run takes the one measured on its finished candidates)."""
+    def judge(
+        self, candidate: Candidate, noise: NoiseModel, budget: float, measured: tuple[float, float | None] = (0, None)
+    ) -> Verdict:
+        """`measured`: the closing trend and the scale k measured on the corpus's other variants (the trend taken
+        when `config.trend` is null), as a run measures them on its finished candidates."""
         if self.independent:
             noise = replace(noise, persistent=0.0, phi=0.0)
         reference = candidate.reference["curve"]
         luck = candidate.luck if self.config.luck else 0.0
-        trend = measured if self.config.trend is None else self.config.trend
-        test = CurveTest(reference, noise, self.config, budget, luck, trend)
+        trend = measured[0] if self.config.trend is None else self.config.trend
+        test = CurveTest(reference, noise, self.config, budget, luck, trend, scale=measured[1])
         for t, value in candidate.curve:
             if test.update(t, value) is Action.STOP:
                 return Verdict(test.stopped_at)
@@ -190,35 +194,15 @@ def optuna_verdicts(
 @dataclass(frozen=True)
 class Judged:
     """What the SPRT rules need of one corpus: its candidates, each seed's noise models (from all the parent's other
-    seeds, from three of them, and same-seed from probes) and each candidate's measured closing trend."""
+    seeds, from three of them, and same-seed from probes) and each candidate's measured closing trend and scale."""
 
     candidates: list[Candidate]
     models: dict[int, NoiseModel]
     few: dict[int, NoiseModel]  # fitted to FEW_SEEDS of the parent's other seeds
     paired: dict[tuple[str, int], NoiseModel]
-    trends: dict[tuple[str, int], float]
+    measured: dict[tuple[str, int], tuple[float, float]]
     budget: float
     delta: float
-
-
-def measured_trends(candidates: list[Candidate], models: dict[int, NoiseModel], budget: float) -> dict[Any, float]:
-    """Each candidate's closing trend as a run would measure it: from every other variant's finished runs (leave the
-    candidate's variant out, since a search never saw its own curve's end before deciding on it)."""
-    slopes = {
-        (c.variant, c.seed): closing(
-            c.curve,
-            c.reference["curve"],
-            models[c.seed],
-            budget,
-            DEFAULTS.warmup,
-            (c.reference["metric"] - c.metric) / models[c.seed].final_sd,
-        )
-        for c in candidates
-    }
-    return {
-        (c.variant, c.seed): trend_scale(s for (variant, _), s in slopes.items() if variant != c.variant)
-        for c in candidates
-    }
 
 
 def sprt_tally(rule: SprtRule, judged: Judged) -> Tally:
@@ -232,7 +216,7 @@ def sprt_tally(rule: SprtRule, judged: Judged) -> Tally:
             c = replace(c, luck=parent_luck(c, model, judged.budget))
         else:
             model = judged.models[c.seed]
-        tally.add(c, rule.judge(c, model, judged.budget, judged.trends[c.variant, c.seed]), judged.delta)
+        tally.add(c, rule.judge(c, model, judged.budget, judged.measured[c.variant, c.seed]), judged.delta)
     return tally
 
 
@@ -251,24 +235,31 @@ def corpora(data: dict[str, Any]) -> list[str]:
     return sorted({run["corpus"] for run in data["runs"]}, key=ORDER.index)
 
 
-def judge_corpus(data: dict[str, Any], name: str, paired: bool) -> tuple[Judged, dict[int, dict[str, Any]], int]:
-    """Corpus `name` ready for `sprt_tally` (same-seed models only when `paired`: they take most of the time), its
-    parent runs by seed, and how many candidate runs failed."""
+def judge_file(data: dict[str, Any], paired: bool) -> dict[str, tuple[Judged, dict[int, dict[str, Any]], int]]:
+    """Each corpus of `data` ready for `sprt_tally` (same-seed models only when `paired`: they take most of the
+    time), with its parent runs by seed and how many candidate runs failed."""
     budget = float(data["meta"]["budget"])
-    candidates, parents, failed = load_corpus(data, name)
-    models = {seed: noise_without(parents, seed, budget) for seed in parents}
-    candidates = [replace(c, luck=parent_luck(c, models[c.seed], budget)) for c in candidates]
-    same_seed = [(c, paired_without(models[c.seed], parents, candidates, c)) for c in candidates if paired]
-    judged = Judged(
-        candidates=candidates,
-        models=models,
-        few={seed: noise_without(parents, seed, budget, FEW_SEEDS) for seed in parents},
-        paired={(c.variant, c.seed): model for c, model in same_seed},
-        trends=measured_trends(candidates, models, budget),
-        budget=budget,
-        delta=float(np.mean([model.final_sd for model in models.values()])),  # false kills: wins by a noise unit
-    )
-    return judged, parents, failed
+    loaded = {}
+    for name in corpora(data):
+        candidates, parents, failed = load_corpus(data, name)
+        models = {seed: noise_without(parents, seed, budget) for seed in parents}
+        candidates = [replace(c, luck=parent_luck(c, models[c.seed], budget)) for c in candidates]
+        loaded[name] = (candidates, parents, failed, models)
+    measures = measured({n: (c, m) for n, (c, _, _, m) in loaded.items()}, budget, DEFAULTS.warmup)
+    judged = {}
+    for name, (candidates, parents, failed, models) in loaded.items():
+        same_seed = [(c, paired_without(models[c.seed], parents, candidates, c)) for c in candidates if paired]
+        corpus = Judged(
+            candidates=candidates,
+            models=models,
+            few={seed: noise_without(parents, seed, budget, FEW_SEEDS) for seed in parents},
+            paired={(c.variant, c.seed): model for c, model in same_seed},
+            measured=measures[name],
+            budget=budget,
+            delta=float(np.mean([model.final_sd for model in models.values()])),  # false kills: wins by a noise unit
+        )
+        judged[name] = (corpus, parents, failed)
+    return judged
 
 
 def quick(data: dict[str, Any], alpha: float) -> str:
@@ -277,8 +268,7 @@ def quick(data: dict[str, Any], alpha: float) -> str:
     rules = {"defaults": SprtRule("", replace(DEFAULTS, alpha=alpha))}
     rules[f"{FEW_SEEDS} seeds"] = replace(rules["defaults"], seeds=FEW_SEEDS)
     lines = []
-    for name in corpora(data):
-        judged = judge_corpus(data, name, paired=False)[0]
+    for name, (judged, _, _) in judge_file(data, paired=False).items():
         tallies = {label: sprt_tally(rule, judged) for label, rule in rules.items()}
         cells = [
             f"{k}: saved {t.row(k)[1]}, false kills {t.false_kills} of {t.clear_winners}" for k, t in tallies.items()
@@ -315,8 +305,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         ),
     ]
     report: dict[str, Any] = {}
-    for name in corpora(data):
-        judged, parents, failed = judge_corpus(data, name, paired=True)
+    for name, (judged, parents, failed) in judge_file(data, paired=True).items():
         candidates, delta = judged.candidates, judged.delta
         tallies = {rule.name: sprt_tally(rule, judged) for rule in rules}
         grid = {

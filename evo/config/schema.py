@@ -157,17 +157,17 @@ NOISE_MARGIN = 1.5  # early_stop.margin null: H0 "it would beat its reference by
 class EarlyStopConfig(SprtConfig):
     """Stops a candidate whose curve is worse than its reference's by delta (one-sided SPRT on calibrated noise)."""
 
-    delta: float = knob(2.0, "how much worse a clear loser is, in delta_units", gt=0)
+    delta: float = knob(2.0, "how much worse a clear loser's curve is (noise: the curve's seed sds)", gt=0)
     enabled: bool = knob(False, "watch every candidate's curve and stop clear losers")
     reference: Literal["parent", "incumbent"] = knob("parent", "compare with the better parent's curve or the best's")
     warmup: float = knob(0.1, "fraction of the budget before the test looks at the curve", ge=0, lt=1)
     catch_up: float = knob(0.0, "share of the reference's remaining improvement a candidate may still catch up", ge=0)
     margin: float | None = knob(
-        None, "H0: better than the reference by margin (delta_units; null: NOISE_MARGIN noise units)", ge=0
+        None, "H0: its final metric beats the reference's by margin (delta_units; null: NOISE_MARGIN)", ge=0
     )
-    drift: float = knob(0.0, "variance (noise units squared) by which the gap may still drift before the end", ge=0)
+    drift: float = knob(0.0, "variance (curve sds squared) by which the gap may still drift before the end", ge=0)
     trend: float | None = knob(
-        None, "scale of the trend by which a gap may still close (null: measured in the run)", ge=0
+        None, "scale (curve sds) of the trend by which a gap may still close (null: measured in the run)", ge=0
     )
     audit: float = knob(
         0.1, "share of decisions to stop that let the candidate run to the end, to measure them", ge=0, le=1

@@ -1,11 +1,11 @@
-"""Early termination inside a run: each child's monitor (with the closing trend measured so far and a random audit
-draw), the ledger's record of every decision to stop and of every watched candidate that ran to the end, and the
-self-audit that measures the run's false-stop rate and loosens the rule when it is more than stated.
+"""Early termination inside a run: each child's monitor (with the closing trend and the scale k measured so far and
+a random audit draw), the ledger's record of every decision to stop and of every watched candidate that ran to the
+end, and the self-audit that measures the run's false-stop rate and loosens the rule when it is more than stated.
 
 Events: `pruned` (a decision to stop that stopped the candidate) and `watched` (a watched candidate that ran to the
-end: its gain over its reference in noise units, whether it would have won, its closing slope, and `audited`, the
-fraction at which the test decided to stop it when that decision was audited); `loosened` when the audit halved
-alpha. On resume all of it is read back from the ledger.
+end: its gain over its reference in noise units, whether it would have won, its closing slope, its curve end's gain
+in curve units, and `audited`, the fraction at which the test decided to stop it when that decision was audited);
+`loosened` when the audit halved alpha. On resume all of it is read back from the ledger.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from evo.search.session import charge_pruned
 from evo.stopping import CurveTest, NoiseModel, monitor_for, noise_margin
 from evo.stopping.audit import audit_from
 from evo.stopping.trend import Closing, closing, trend_scale
+from evo.stopping.units import EndPair, curve_end, metric_scale
 from population.individual import Individual
 from population.ledger import Ledger
 
@@ -41,6 +42,11 @@ class EarlyTermination:
             e.data["individual"]: Closing(e.data["slope"], e.data["slope_noise"], e.data["gain"], e.data["weight"])
             for e in ledger.events("watched")
         }
+        self.ends = {  # k's evidence; runs from before k was measured have none
+            e.data["individual"]: EndPair(e.data["end_gain"], e.data["gain"] * noise.final_sd)
+            for e in ledger.events("watched")
+            if "end_gain" in e.data and noise is not None
+        }
         self.alpha = self.rule.alpha / 2 ** len(ledger.events("loosened"))
 
     @property
@@ -50,11 +56,16 @@ class EarlyTermination:
             return self.rule.trend
         return trend_scale(self.closings.values())
 
+    @property
+    def scale(self) -> float | None:
+        """k, how far the final metric moves per unit of the curve's end, measured so far (None: no noise model)."""
+        return metric_scale(self.ends.values(), self.noise) if self.noise is not None else None
+
     def monitor(self, number: int, parents: Sequence[Individual], best: Individual | None) -> Watch | None:
         """Child `number`'s monitor; whether a decision to stop it is audited is drawn from the run's seed."""
         audit = random.Random(f"{self.seed}-audit-{number}").random() < self.rule.audit
         rule = replace(self.rule, alpha=self.alpha)
-        return monitor_for(parents, best, rule, self.noise, self.budget, self.direction, self.trend, audit)
+        return monitor_for(parents, best, rule, self.noise, self.budget, self.direction, self.trend, audit, self.scale)
 
     def pruned(self, individual: Individual, result: EvalResult, finished: float | None, watch: Watch) -> Individual:
         """`individual` stopped by its monitor: charged up to where it stopped, and the `pruned` event."""
@@ -90,6 +101,10 @@ class EarlyTermination:
         weight = 1.0 / self.rule.audit if audited is not None else 1.0
         slope = closing(individual.curve, reference.curve, self.noise, self.budget, self.rule.warmup, gain, weight)
         self.closings[individual.id] = slope
+        end_gain = curve_end(reference.curve, self.noise, self.budget) - curve_end(
+            individual.curve, self.noise, self.budget
+        )
+        self.ends[individual.id] = EndPair(end_gain, gain * self.noise.final_sd)
         self.ledger.event(
             "watched",
             **watched_by(individual, watch),
@@ -99,6 +114,7 @@ class EarlyTermination:
             llr=test.stop_llr,
             slope=slope.slope,
             slope_noise=slope.noise,
+            end_gain=end_gain,
             weight=weight,
         )
         if audited is not None:
@@ -126,6 +142,13 @@ class EarlyTermination:
 
 
 def watched_by(individual: Individual, watch: Watch) -> dict[str, object]:
-    """What every early-termination event says: who, against whom, and the trend and alpha its monitor took."""
+    """What every early-termination event says: who, against whom, and the trend, alpha and final noise unit (in
+    curve sds) its monitor took."""
     test, reference = watch
-    return {"individual": individual.id, "reference": reference.id, "trend": test.trend, "alpha": test.alpha}
+    return {
+        "individual": individual.id,
+        "reference": reference.id,
+        "trend": test.trend,
+        "alpha": test.alpha,
+        "unit": test.unit,
+    }

@@ -1,9 +1,10 @@
 """Stopping: early termination of clear losers and confirmation of would-be new bests, both sequential tests with
 stated error rates on a measured noise model.
 
-`noise` (the noise model and its fit) and `calibration` (measuring it: the baseline on several seeds, cached);
-`sprt` (Wald's thresholds, shared); `curve_test` (the early-termination monitor) and `early_stop` (which curve a
-child is watched against); `paired_test` (the confirmation test) and `confirmation` (its pairs and seeds).
+`noise` (the noise model and its fit) and `calibration` (measuring it: the baseline on several seeds, cached); `sprt`
+(Wald's thresholds, shared); `curve_test` (the early-termination monitor), `early_stop` (which curve a child is watched
+against), `trend` (how much gaps close) and `units` (what a curve's gap means for the final metric); `paired_test` (the
+confirmation test) and `confirmation` (its pairs and seeds).
 """
 
 from evo.stopping.confirmation import Confirmation, needs_confirmation

@@ -76,18 +76,22 @@ class AuditTally:
 
 
 def audit_line(events: Iterable[Event]) -> str | None:
-    """What `evo status` and the run report say of early termination: the audit's line and the closing trend the
-    last monitor took; None when the run has nothing to say (early termination off, or nothing watched yet)."""
+    """What `evo status` and the run report say of early termination: the audit's line, and the closing trend and
+    final noise unit the last monitor took; None when the run has nothing to say (early termination off, or nothing
+    watched yet)."""
     events = list(events)
     measured = audit_from(events)
     if measured is None:
         return None
     tally, alpha = measured
-    trends = [e.data["trend"] for e in events if e.kind in ("pruned", "watched") and "trend" in e.data]
+    last = [e.data for e in events if e.kind in ("pruned", "watched")]
+    trend = last[-1].get("trend") if last else None
+    unit = last[-1].get("unit") if last else None
     loosened = sum(e.kind == "loosened" for e in events)
     return (
         tally.line(alpha)
-        + (f"; closing trend {trends[-1]:.2f} noise units" if trends else "")
+        + (f"; closing trend {trend:.2f} curve sds" if trend is not None else "")
+        + (f"; one noise unit of the final metric is {unit:.2f} curve sds" if unit is not None else "")
         + (f"; loosened {loosened} time{'s' if loosened > 1 else ''}" if loosened else "")
     )
 

@@ -4,8 +4,8 @@ probes, children of the baseline made by the offline mutation operator train on 
 noise of same-seed comparisons.
 
 Models are cached under the evo cache (EVO_CACHE_DIR, default ~/.cache/evo) by everything that shapes the noise:
-the target's locked files and baseline code, the budget and its clock, the locked settings, the device and the
-seeds. A second run of the same setup reuses the model instead of training K baselines again.
+the target's locked files and baseline code, the budget and its clock, the locked settings, the device, the seeds
+and the fit's version. A second run of the same setup reuses the model instead of training K baselines again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from evo.errors import EvoError, RunFailed
 from evo.evaluation import EvalResult, EvalSettings, TargetSpec, locked_settings
 from evo.execution import EvalRequest, Executor, run_all
 from evo.operators import Context, ParamMutation, Parent
-from evo.stopping.noise import NoiseModel, fit_noise, fit_paired, load_noise
+from evo.stopping.noise import FIT_VERSION, NoiseModel, fit_noise, fit_paired, load_noise
 
 
 def calibration_seeds(runs: int) -> tuple[int, ...]:
@@ -44,6 +44,7 @@ def cache_path(target: TargetSpec, settings: EvalSettings, runs: int, probes: in
         "seeds": calibration_seeds(runs),
         "probes": probes,
         "python": sys.version.split()[0],
+        "fit": FIT_VERSION,
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     root = Path(os.environ.get("EVO_CACHE_DIR") or Path.home() / ".cache" / "evo")

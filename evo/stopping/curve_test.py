@@ -9,11 +9,17 @@ gap vector under the calibrated covariance (`NoiseModel.covariance`), recomputed
 points are not counted as independent evidence; under H0 the ratio is a martingale, and by Ville's inequality the
 chance of a false stop is at most alpha however often the curve is looked at.
 
+Gaps are counted in the curve's seed sds at each fraction (`NoiseModel.sd_at`, the "noise units" of the curve):
+delta, the drift and the trend are in those. What a search keeps is a final metric, though, whose noise differs
+(a smoothed training loss is noisier than a validation metric computed once at the end, or the reverse), so the
+margin and the reference's luck are in noise units of the final metric, turned into curve sds at the scale the run
+measures between the two (`units.final_unit`).
+
 Curves of different code cross: a run with a longer warm-down looks worse until its last minutes. So H0 may allow a
 gap of up to `catch_up` times the reference's own remaining improvement (how far the reference still falls between
 this point and its end): early on the allowance is wide, at the end it is zero. And H0 may demand promise: with a
-`margin` (in noise units) H0 is "better than the reference by margin" and H1 "worse than that by delta"; margin =
-delta stops a candidate once it is unlikely to beat its reference by delta, the bar confirmation would set anyway.
+`margin` (in noise units of the final metric) H0 is "it would beat the reference by margin" and H1 "its curve is
+worse than that by delta".
 
 And gaps drift: a change of learning rate or size can trail for most of a run and win at its end, so a mid-run gap
 over-predicts the final one. With `drift` > 0 the gap path is the final gap plus a Brownian drift run backwards
@@ -48,19 +54,18 @@ from scipy.special import log_ndtr
 
 from evo.config import NOISE_MARGIN, EarlyStopConfig
 from evo.evaluation.monitor import Action
-from evo.stopping.noise import NoiseModel, resample
-from evo.stopping.sprt import delta_in_noise_units, open_ended
+from evo.stopping.noise import NoiseModel
+from evo.stopping.sprt import open_ended
+from evo.stopping.units import curve_end, end_sd, end_window, final_unit
 
 LUCK_RANGE = 3.0  # noise sds: a reference whose curve ends farther than this from the baseline's has no luck measured
 LUCK_CAP = 4.0  # noise units: a luck beyond this says more of the noise model (a near-deterministic target)
-SMOOTH = 0.5  # a lag-one correlation of the curve's deviations at its end above which it counts as smoothed
-END_WINDOW = 0.1  # the share of the budget at its end over which a curve's end is averaged (`reference_luck`)
 LUCK_RUNS = 5  # calibration runs below which a lucky reference is not trusted (3 seeds misjudge the final sd)
 FEW_RUNS_VARIANCE = 1.5  # below LUCK_RUNS runs the test takes the curve's variance this much larger (`cautious`)
 
 
 def noise_margin(rule: EarlyStopConfig, noise: NoiseModel) -> float:
-    """`rule.margin` in noise units; null: NOISE_MARGIN, whatever `delta_units` says."""
+    """`rule.margin` in noise units of the final metric; null: NOISE_MARGIN, whatever `delta_units` says."""
     if rule.margin is None:
         return NOISE_MARGIN
     return rule.margin if rule.delta_units == "noise" else rule.margin / noise.final_sd
@@ -82,11 +87,14 @@ class CurveTest:
         luck: float = 0.0,
         trend: float = 0.0,
         audit: bool = False,
+        scale: float | None = None,
     ) -> None:
         """`rule` gives alpha, delta, warm-up, catch-up, margin and drift; `luck` is how much worse the reference's
-        final metric came out than its curve promised (noise units, `reference_luck`), 0 when not taken; `trend` the
-        scale of the gap's closing trend (noise units per unit of `trend_shape`); `audit`: a decision to stop is
-        recorded (`stopped_at`) but the candidate runs on to the end, so the run learns whether the stop was right."""
+        final metric came out than its curve promised (final-metric noise units, `reference_luck`), 0 when not
+        taken; `trend` the scale of the gap's closing trend (curve sds per unit of `trend_shape`); `audit`: a
+        decision to stop is recorded (`stopped_at`) but the candidate runs on to the end, so the run learns whether
+        the stop was right; `scale`: how far the final metric moves per unit of the curve's end
+        (`units.metric_scale`; None: the calibration's prior), which turns the margin and the luck into curve sds."""
         if len(reference) < 2:
             raise ValueError("the reference curve needs at least two points")
         points = np.asarray(reference, dtype=float)
@@ -97,12 +105,13 @@ class CurveTest:
         self.budget = budget
         self.warmup = rule.warmup
         self.catch_up = rule.catch_up
-        self.margin = noise_margin(rule, noise)  # noise units
-        self.drift = rule.drift  # variance of the gap's drift over a whole budget, in noise units squared
+        self.unit = final_unit(noise, scale)  # one final-metric noise unit in curve sds at the end
+        self.margin = noise_margin(rule, noise)  # final-metric noise units
+        self.drift = rule.drift  # variance of the gap's drift over a whole budget, in curve sds squared
         self.trend = trend
         self.audit = audit
         self.luck = luck
-        self.shift = delta_in_noise_units(rule, noise)
+        self.shift = rule.delta if rule.delta_units == "noise" else rule.delta / noise.final_sd * self.unit
         self.alpha = rule.alpha
         self.threshold = open_ended(rule.alpha)
         self.fractions: list[float] = []
@@ -121,7 +130,8 @@ class CurveTest:
         reference = float(np.interp(f, self.ref_fractions, self.ref_values))
         allowance = self.catch_up * max(0.0, reference - self.ref_end)
         self.fractions.append(f)
-        self.gaps.append(value - reference - allowance + (self.margin - self.luck) * float(self.noise.sd_at([f])[0]))
+        offset = (self.margin - self.luck) * self.unit * float(self.noise.sd_at([f])[0])
+        self.gaps.append(value - reference - allowance + offset)
         self.llr = self._llr()
         if self.llr >= self.threshold:
             self.stopped, self.stopped_at, self.stop_llr = True, f, self.llr
@@ -198,15 +208,11 @@ def reference_luck(
     LUCK_RUNS calibration runs the final sd is too rough to trust a lucky reading (on 3 seeds it stopped 14% of the
     replay's clear near-tie winners), so again only the unlucky one counts.
 
-    The curve's end is its mean over the last END_WINDOW of the budget, against the calibration's mean there and
-    the sd of such a mean: on a smoothed curve that is its last point, on a raw one (each point one step's loss) it
-    keeps one noisy step from passing for luck."""
-    window = np.asarray(noise.fractions)[np.asarray(noise.fractions) >= 1 - END_WINDOW - 1e-9]
-    if float(np.mean(noise.autocorr[-len(window) :])) >= SMOOTH:
-        window = window[-1:]
-    end = float(resample(curve, budget, window).mean())
-    spread = math.sqrt(float(noise.covariance(window).mean()))
-    curve_standing = (end - float(np.interp(window, noise.fractions, noise.mean).mean())) / spread
+    The curve's end is `units.curve_end` (its last point if smoothed, else the mean of its last steps), against the
+    calibration's mean there and the sd of such an end."""
+    window = end_window(noise)
+    baseline = float(np.interp(window, noise.fractions, noise.mean).mean())
+    curve_standing = (curve_end(curve, noise, budget) - baseline) / end_sd(noise)
     if abs(curve_standing) > LUCK_RANGE:
         return 0.0
     sign = 1.0 if direction == "minimize" else -1.0

@@ -20,10 +20,11 @@ def monitor_for(
     direction: str,
     trend: float = 0.0,
     audit: bool = False,
+    scale: float | None = None,
 ) -> tuple[CurveTest, Individual] | None:
     """The early-termination test for a child of `parents` and the individual whose curve it is compared with: the
     better parent's, or the best so far's (`rule.reference`). None when off or when no curve is there to compare.
-    `trend` and `audit` as `CurveTest` takes them."""
+    `trend`, `audit` and `scale` as `CurveTest` takes them."""
     if not rule.enabled or noise is None:
         return None
     candidates = parents if rule.reference == "parent" else (best,) if best is not None else ()
@@ -34,4 +35,4 @@ def monitor_for(
     luck = 0.0
     if rule.luck and reference.metric is not None:  # the baseline (no parents) is the calibrated code
         luck = reference_luck(reference.curve, reference.metric, noise, budget, direction, not reference.parents)
-    return CurveTest(reference.curve, noise, rule, budget, luck, trend, audit), reference
+    return CurveTest(reference.curve, noise, rule, budget, luck, trend, audit, scale), reference

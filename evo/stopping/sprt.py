@@ -1,4 +1,4 @@
-"""What both sequential tests share: Wald's thresholds and the effect size in the noise model's units.
+"""What both sequential tests share: Wald's thresholds and the confirmation's effect size in metric units.
 
 The confirmation test (`paired_test`) is Wald's SPRT: decide H1 when the log likelihood ratio reaches
 log((1 - beta) / alpha), H0 when it falls to log(beta / (1 - alpha)). The curve test (`curve_test`) is its
@@ -22,10 +22,6 @@ def wald_bounds(alpha: float, beta: float) -> tuple[float, float]:
 def open_ended(alpha: float) -> float:
     """The one-sided test's threshold: Ville's inequality bounds its false-stop rate by alpha."""
     return math.log(1 / alpha)
-
-
-def delta_in_noise_units(test: SprtConfig, noise: NoiseModel) -> float:
-    return test.delta if test.delta_units == "noise" else test.delta / noise.final_sd
 
 
 def delta_in_metric_units(test: SprtConfig, noise: NoiseModel) -> float:

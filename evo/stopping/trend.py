@@ -33,7 +33,7 @@ import numpy as np
 from evo.stopping.curve_test import trend_shape
 from evo.stopping.noise import NoiseModel, resample
 
-PRIOR_TREND = 1.0  # noise units per unit of the trend's shape: the trend a run assumes before it has measured one
+PRIOR_TREND = 1.0  # curve sds per unit of the trend's shape: the trend a run assumes before it has measured one
 PRIOR_WEIGHT = 1.0  # worth this many candidates
 
 
@@ -41,9 +41,9 @@ PRIOR_WEIGHT = 1.0  # worth this many candidates
 class Closing:
     """One finished candidate's closing slope against its reference."""
 
-    slope: float  # b: noise units per unit of the trend's shape; positive: the gap closed
+    slope: float  # b: curve sds per unit of the trend's shape; positive: the gap closed
     noise: float  # the variance b has under noise alone
-    gain: float  # its final gain over the reference, in noise units (positive: it beat the reference)
+    gain: float  # its final gain over the reference, in noise units of the final metric (positive: it won)
     weight: float = 1.0  # how many candidates it stands for (1 / p when audited)
 
 
