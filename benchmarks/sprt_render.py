@@ -7,6 +7,8 @@ from __future__ import annotations
 from statistics import NormalDist
 from typing import Any
 
+from evo.config import EarlyStopConfig
+
 
 def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: float, curves: str) -> str:
     meta = data["meta"]
@@ -62,7 +64,8 @@ TREND_SENSITIVITY = [
     "| trend |",
 ]
 SENSITIVITY = [
-    "**Sensitivity** of evo's SPRT (delta 2 curve sds, warm-up 0.1, two-seed noise, measured trend): margin m makes "
+    f"**Sensitivity** of evo's SPRT (delta {EarlyStopConfig().delta:g} curve sds, warm-up 0.1, two-seed noise, "
+    "measured trend): margin m makes "
     "H0 'better than the parent by m' (noise units of the final metric); drift v lets the gap still move by a "
     "Brownian drift of variance v curve sds squared over a budget, zero at its end; luck: gaps net of the parent "
     "run's luck. Columns as above.",

@@ -301,7 +301,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         replace(tuned, name="evo SPRT, catch-up 0.2").with_settings(catch_up=0.2),
         replace(tuned, name="evo SPRT, points taken as independent (ablation)", independent=True),
         replace(tuned, name="evo SPRT before the luck (delta 2, warm-up 0.1, no margin, no drift)").with_settings(
-            margin=0.0, drift=0.0, luck=False
+            delta=2.0, margin=0.0, drift=0.0, luck=False
         ),
     ]
     report: dict[str, Any] = {}
@@ -314,7 +314,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         }
         deltas = {
             (d, noise): sprt_tally(replace(tuned.with_settings(delta=d), paired=noise == "same-seed"), judged)
-            for d, noise in itertools.product((1.0, 2.0, 3.0), ("two-seed", "same-seed"))
+            for d, noise in itertools.product((1.0, 2.0, 3.0, 4.0), ("two-seed", "same-seed"))
         }
         trends = {
             (label,): sprt_tally(tuned.with_settings(**settings), judged) for label, settings in TREND_SETTINGS.items()

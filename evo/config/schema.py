@@ -157,7 +157,7 @@ NOISE_MARGIN = 1.5  # early_stop.margin null: H0 "it would beat its reference by
 class EarlyStopConfig(SprtConfig):
     """Stops a candidate whose curve is worse than its reference's by delta (one-sided SPRT on calibrated noise)."""
 
-    delta: float = knob(2.0, "how much worse a clear loser's curve is (noise: the curve's seed sds)", gt=0)
+    delta: float = knob(3.0, "how much worse a clear loser's curve is (noise: the curve's seed sds)", gt=0)
     enabled: bool = knob(False, "watch every candidate's curve and stop clear losers")
     reference: Literal["parent", "incumbent"] = knob("parent", "compare with the better parent's curve or the best's")
     warmup: float = knob(0.1, "fraction of the budget before the test looks at the curve", ge=0, lt=1)

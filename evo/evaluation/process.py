@@ -181,6 +181,7 @@ class _Run:
                 self.peak_rss = max(self.peak_rss, rss)
                 if limits.memory_mb is not None and rss > limits.memory_mb * 2**20:
                     return "memory"
+                self._main_cpu()
                 next_sample = now + limits.poll_seconds
             for key, _ in self._sel.select(timeout=max(0.0, min(deadline, next_sample) - now)):
                 if key.data != "exit":
@@ -246,8 +247,14 @@ class _Run:
         if not isinstance(data, dict):
             self.channel_errors += 1
             return
+        self.records.append(Record(time.monotonic() - self.start, self._main_cpu(), data))
+
+    def _main_cpu(self) -> float:
+        """The candidate's main process's CPU seconds now, or at the last reading once it is gone. Read at every
+        sample too: in a sandbox the main process is reaped as it exits, and a record read after that (a loaded
+        machine) was timed at 0 CPU seconds, which let a run over its cpu-clock budget pass."""
         if self._main is None:
             self._main = descendant(self.proc.pid, self._generations)
         cpu = cpu_seconds(self._main) if self._main is not None else None
         self._last_cpu = cpu if cpu is not None else self._last_cpu
-        self.records.append(Record(time.monotonic() - self.start, self._last_cpu, data))
+        return self._last_cpu
