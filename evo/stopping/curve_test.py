@@ -58,8 +58,8 @@ from evo.stopping.noise import NoiseModel
 from evo.stopping.sprt import open_ended
 from evo.stopping.units import curve_end, end_sd, end_window, final_unit
 
-LUCK_RANGE = 3.0  # noise sds: a reference whose curve ends farther than this from the baseline's has no luck measured
-LUCK_CAP = 4.0  # noise units: a luck beyond this says more of the noise model (a near-deterministic target)
+LUCK_RANGE = 3.0  # curve-end sds: a reference whose curve ends farther than this from the baseline's has no luck
+LUCK_CAP = 4.0  # final-metric noise units: a luck beyond this says more of the noise model (a deterministic target)
 LUCK_RUNS = 5  # calibration runs below which a lucky reference is not trusted (3 seeds misjudge the final sd)
 FEW_RUNS_VARIANCE = 1.5  # below LUCK_RUNS runs the test takes the curve's variance this much larger (`cautious`)
 
