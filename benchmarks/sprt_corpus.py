@@ -23,7 +23,7 @@ from benchmarks.target_budgets import TUNED, with_constants
 from evo.config import BudgetConfig
 from evo.stopping import NoiseModel, fit_noise, fit_paired, reference_luck
 from evo.stopping.trend import closing, trend_scale
-from evo.stopping.units import EndPair, curve_end, metric_scale
+from evo.stopping.units import EndPair, end_gain, metric_scale
 
 REPO = Path(__file__).resolve().parent.parent
 CURVES = REPO / "benchmarks" / "data" / "sprt_curves.json"
@@ -221,8 +221,7 @@ def measured(
         for c in candidates:
             model, gain, key = models[c.seed], c.reference["metric"] - c.metric, (name, c.variant, c.seed)
             slopes[key] = closing(c.curve, c.reference["curve"], model, budget, warmup, gain / model.final_sd)
-            ends = curve_end(c.reference["curve"], model, budget) - curve_end(c.curve, model, budget)
-            pairs[key] = EndPair(ends, gain)
+            pairs[key] = EndPair(end_gain(c.curve, c.reference["curve"], model, budget), gain)
     return {
         name: {
             (c.variant, c.seed): (

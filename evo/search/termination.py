@@ -20,7 +20,7 @@ from evo.search.session import charge_pruned
 from evo.stopping import CurveTest, NoiseModel, monitor_for, noise_margin
 from evo.stopping.audit import audit_from
 from evo.stopping.trend import Closing, closing, trend_scale
-from evo.stopping.units import EndPair, curve_end, metric_scale
+from evo.stopping.units import EndPair, end_gain, metric_scale
 from population.individual import Individual
 from population.ledger import Ledger
 
@@ -101,10 +101,8 @@ class EarlyTermination:
         weight = 1.0 / self.rule.audit if audited is not None else 1.0
         slope = closing(individual.curve, reference.curve, self.noise, self.budget, self.rule.warmup, gain, weight)
         self.closings[individual.id] = slope
-        end_gain = curve_end(reference.curve, self.noise, self.budget) - curve_end(
-            individual.curve, self.noise, self.budget
-        )
-        self.ends[individual.id] = EndPair(end_gain, gain * self.noise.final_sd)
+        ends = end_gain(individual.curve, reference.curve, self.noise, self.budget)
+        self.ends[individual.id] = EndPair(ends, gain * self.noise.final_sd)
         self.ledger.event(
             "watched",
             **watched_by(individual, watch),
@@ -114,7 +112,7 @@ class EarlyTermination:
             llr=test.stop_llr,
             slope=slope.slope,
             slope_noise=slope.noise,
-            end_gain=end_gain,
+            end_gain=ends,
             weight=weight,
         )
         if audited is not None:

@@ -57,6 +57,13 @@ def curve_end(curve: Sequence[tuple[float, float]], noise: NoiseModel, budget: f
     return float(resample(curve, budget, end_window(noise)).mean())
 
 
+def end_gain(
+    curve: Sequence[tuple[float, float]], reference: Sequence[tuple[float, float]], noise: NoiseModel, budget: float
+) -> float:
+    """How much better (curve units, lower-is-better progress values) `curve` ended than `reference`."""
+    return curve_end(reference, noise, budget) - curve_end(curve, noise, budget)
+
+
 def end_sd(noise: NoiseModel) -> float:
     """The seed sd of a curve's end (`curve_end`)."""
     return math.sqrt(float(noise.covariance(end_window(noise)).mean()))
