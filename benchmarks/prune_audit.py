@@ -14,10 +14,15 @@ candidate is the one its `pruned` event names; a finished candidate is held agai
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
+from scipy.stats import binomtest
 
 from benchmarks.results import write_section
 from evo.bench.runner import PLAN_FILE, load_plan, run_dirs
@@ -33,6 +38,12 @@ from evo.stopping.noise import load_noise
 from population.individual import Individual, rank_key
 from population.store import GitStore
 
+RETRAINED = "retrained.json"  # in a run directory: its pruned candidates re-trained to the end
+
+
+BOOTSTRAP = 2000  # resamples of the runs for the savings' interval
+LEVEL = 0.95
+
 
 @dataclass
 class Audit:
@@ -45,19 +56,56 @@ class Audit:
     winners: int = 0  # beat the reference by more than one noise unit
     false_kills: list[str] = field(default_factory=list)  # "run/id: what it changed (+gain)"
     self_audit: AuditTally = field(default_factory=AuditTally)  # what the runs measured of themselves, pooled
+    per_run: dict[str, list[float]] = field(default_factory=dict)  # run: [losers, their compute saved]
+    spent: float = 0.0  # the runs' training, in whole budgets
+    audit_spent: float = 0.0  # of it, what audited decisions to stop ran on for
+
+    def count(self, run: str, label: str, gain: float, saved: float, decided: bool) -> None:
+        """One candidate of `run`: its `gain` over its reference (noise units), the compute its stop `saved`
+        (budgets) and whether the rule `decided` to stop it (stopped, or audited); `label` names it among the false
+        kills."""
+        self.candidates += 1
+        if gain < 0:
+            self.losers += 1
+            self.loser_saved += saved
+            tally = self.per_run.setdefault(run, [0, 0.0])
+            tally[0] += 1
+            tally[1] += saved
+        if gain > 1:
+            self.winners += 1
+            if decided:
+                self.false_kills.append(f"{run}/{label} (+{gain:.1f})")
+
+    def saved_interval(self) -> tuple[float, float]:
+        """The losers' compute saved: a LEVEL percentile bootstrap interval over the runs (the unit a search's
+        choices make dependent)."""
+        tallies = np.array(list(self.per_run.values()))
+        picks = np.random.default_rng(0).integers(0, len(tallies), (BOOTSTRAP, len(tallies)))
+        shares = tallies[picks, 1].sum(axis=1) / tallies[picks, 0].sum(axis=1)
+        low, high = np.quantile(shares, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+        return float(low), float(high)
 
     def row(self, arm: str) -> str:
-        def pct(part: float, whole: int) -> str:
-            return f"{100 * part / whole:.1f}%" if whole else "-"
-
-        shown = "; ".join(self.false_kills[:4]) + (" ..." if len(self.false_kills) > 4 else "")
+        kills = len(self.false_kills)
+        saved = "-"
+        if self.losers:
+            low, high = self.saved_interval()
+            saved = f"{self.loser_saved / self.losers:.1%} [{low:.1%}, {high:.1%}]"
+        killed = "-"
+        if self.winners:
+            interval = binomtest(kills, self.winners).proportion_ci(LEVEL, method="exact")
+            killed = f"{kills / self.winners:.1%} [{interval.low:.1%}, {interval.high:.1%}]"
+        shown = "; ".join(self.false_kills[:4]) + (" ..." if kills > 4 else "")
         rate = self.self_audit.false_stop_rate()
         measured = "-" if rate is None else f"{rate.estimate:.1%} [{rate.low:.1%}, {rate.high:.1%}]"
         return (
-            f"| {arm} | {self.runs} | {self.candidates} | {pct(self.loser_saved, self.losers)} | "
-            f"{len(self.false_kills)} of {self.winners} ({pct(len(self.false_kills), self.winners)}) | "
-            f"{measured} ({self.self_audit.audits} audited of {self.self_audit.decisions}) | {shown} |"
+            f"| {arm} | {self.runs} | {self.candidates} | {saved} | {kills} of {self.winners} ({killed}) | "
+            f"{measured} ({self.self_audit.audits} audited of {self.self_audit.decisions}{self._audit_cost()}) | "
+            f"{shown} |"
         )
+
+    def _audit_cost(self) -> str:
+        return f"; {self.audit_spent / self.spent:.1%} of the compute" if self.audit_spent and self.spent else ""
 
 
 def audit_run(root: Path, audit: Audit) -> None:
@@ -70,13 +118,18 @@ def audit_run(root: Path, audit: Audit) -> None:
     sign = 1.0 if run.direction == "minimize" else -1.0
     individuals = {i.id: i for i in run.individuals}
     references = {e.data["individual"]: e.data["reference"] for e in run.events if e.kind == "pruned"}
-    audited = {e.data["individual"] for e in run.events if e.kind == "watched" and e.data.get("audited") is not None}
+    audited = {  # by individual: the fraction at which the audited decision was made
+        e.data["individual"]: e.data["audited"]
+        for e in run.events
+        if e.kind == "watched" and e.data.get("audited") is not None
+    }
+    audit.spent += sum(i.budget_seconds for i in run.individuals) / run.budget
+    audit.audit_spent += sum(1 - fraction for fraction in audited.values())
     measured = audit_from(run.events)
     if measured is not None:
         audit.self_audit = pooled(audit.self_audit, measured[0])
     children = [i for i in run.individuals if i.parents and i.status in ("ok", "pruned")]
-    with tempfile.TemporaryDirectory() as tmp:
-        finals = dict(retrain(root, [i for i in children if i.status == "pruned"], Path(tmp)))
+    finals = retrained(root, [i for i in children if i.status == "pruned"])
     audit.runs += 1
     for individual in children:
         if individual.status == "pruned":
@@ -88,19 +141,40 @@ def audit_run(root: Path, audit: Audit) -> None:
         if metric is None or reference.metric is None:
             continue
         gain = sign * (reference.metric - metric) / unit
-        audit.candidates += 1
-        if gain < 0:
-            audit.losers += 1
-            audit.loser_saved += saved
-        if gain > 1:
-            audit.winners += 1
-            if individual.status == "pruned" or individual.id in audited:
-                audit.false_kills.append(f"{root.name}/{individual.id}: {individual.description} (+{gain:.1f})")
+        decided = individual.status == "pruned" or individual.id in audited
+        audit.count(root.name, f"{individual.id}: {individual.description}", gain, saved, decided)
     print(f"{root.name}: {audit.candidates} candidates so far, {len(audit.false_kills)} false kills", flush=True)
 
 
 def pooled(a: AuditTally, b: AuditTally) -> AuditTally:
     return AuditTally(a.stops + b.stops, a.audits + b.audits, a.audit_wins + b.audit_wins, a.wins + b.wins)
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """A pruned candidate's run to the end of its budget."""
+
+    metric: float | None
+    curve: tuple[tuple[float, float], ...]
+
+
+def retrained(root: Path, individuals: list[Individual]) -> dict[str, Retrained]:
+    """Each of `individuals` (pruned candidates of the run at `root`) re-trained to its end, by id; kept in the run
+    directory (RETRAINED), so the audit and the live replay (`benchmarks.live_replay`) train each one once."""
+    path = root / RETRAINED
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    missing = [i for i in individuals if i.id not in kept]
+    if missing:
+        with tempfile.TemporaryDirectory() as tmp:
+            for ident, result in retrain(root, missing, Path(tmp)):
+                kept[ident] = {"metric": result.metric, "curve": result.curve}
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(kept))
+        os.replace(partial, path)  # a kill leaves the old file or the new one, never half of one
+    return {
+        i.id: Retrained(kept[i.id]["metric"], tuple((float(t), float(v)) for t, v in kept[i.id]["curve"]))
+        for i in individuals
+    }
 
 
 def retrain(root: Path, individuals: list[Individual], workdir: Path) -> Iterator[tuple[str, EvalResult]]:
@@ -115,6 +189,18 @@ def retrain(root: Path, individuals: list[Individual], workdir: Path) -> Iterato
         yield ident, evaluate(target, code, workdir / ident, settings)
 
 
+def by_arm(
+    directories: list[Path], add: Callable[[Path, Audit], None], arms: list[str] | None = None
+) -> dict[str, Audit]:
+    """Every run of `directories` (a bench's: only `arms`' when given) added by `add` to its arm's tally."""
+    audits: dict[str, Audit] = {}
+    for directory in directories:
+        for arm, roots in arms_of(directory).items():
+            for root in roots if arms is None or arm in arms else ():
+                add(root, audits.setdefault(arm, Audit()))
+    return {arm: audit for arm, audit in audits.items() if audit.runs}
+
+
 def arms_of(directory: Path) -> dict[str, list[Path]]:
     """A bench directory's runs by arm, or a run directory as its own arm."""
     if (directory / PLAN_FILE).is_file():
@@ -127,12 +213,7 @@ def main() -> None:
     parser.add_argument("dirs", type=Path, nargs="+", help="run or bench directories")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
-    audits: dict[str, Audit] = {}
-    for directory in args.dirs:
-        for arm, roots in arms_of(directory).items():
-            for root in roots:
-                audit_run(root, audits.setdefault(arm, Audit()))
-    audits = {arm: audit for arm, audit in audits.items() if audit.runs}
+    audits = by_arm(args.dirs, audit_run)
     lines = [
         f"Directories: {', '.join(f'`{d}`' for d in args.dirs)}. Every pruned candidate re-trained for its full "
         "budget on its run's seed; false kills: the rule decided to stop it (pruned, or audited: let run to the end "
@@ -140,7 +221,8 @@ def main() -> None:
         "noise model's final sd). Self-audit: the false-stop rate the runs measured of themselves (pooled, 95% "
         "interval).",
         "",
-        "| arm | runs | candidates | losers' compute saved | false kills (of all that would have won) "
+        "| arm | runs | candidates | losers' compute saved [95% interval over runs] | false kills (of all that would "
+        "have won) [95% exact interval] "
         "| self-audit | which |",
         "|---|---:|---:|---:|---|---|---|",
         *(audit.row(arm) for arm, audit in audits.items()),

@@ -232,3 +232,16 @@ def measured(
         }
         for name, (candidates, models) in corpora.items()
     }
+
+
+def first_look_bound(candidates: list[Candidate], delta: float, budget: float, warmup: float) -> float:
+    """The share of the losers' compute saved if every loser by more than `delta` (and no other candidate) were
+    stopped at its first progress point past the warm-up: the most a rule can save that stops no candidate within
+    delta of its parent, where a winner by just over delta looks the same."""
+    losers = [c for c in candidates if c.metric > c.reference["metric"]]
+    saved = sum(
+        1 - min(t / budget for t, _ in c.curve if t / budget >= warmup)
+        for c in losers
+        if c.metric - c.reference["metric"] > delta
+    )
+    return saved / len(losers) if losers else 0.0

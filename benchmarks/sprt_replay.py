@@ -37,6 +37,7 @@ from benchmarks.sprt_corpus import (
     REPO,
     Candidate,
     collect,
+    first_look_bound,
     load_corpus,
     measured,
     noise_without,
@@ -294,8 +295,8 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         replace(tuned, name="evo SPRT, defaults without the reference's luck").with_settings(luck=False),
         replace(tuned, name="evo SPRT, defaults without drift").with_settings(drift=0.0),
         replace(tuned, name="evo SPRT, margin 0 (H0: no worse than the reference)").with_settings(margin=0.0),
-        replace(tuned, name="evo SPRT, margin = delta (stop unless it can still win by delta)").with_settings(
-            margin=DEFAULTS.delta
+        replace(tuned, name="evo SPRT, margin 3 (H0: it would beat the parent by 3 noise units)").with_settings(
+            margin=3.0
         ),
         replace(tuned, name="evo SPRT, same-seed noise (probes)", paired=True),
         replace(tuned, name="evo SPRT, catch-up 0.2").with_settings(catch_up=0.2),
@@ -340,6 +341,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
             "losers": sum(g < 0 for g in gains),
             "clear_losers": sum(g < -delta for g in gains),
             "clear_winners": sum(g > delta for g in gains),
+            "bound": first_look_bound(candidates, delta, budget, DEFAULTS.warmup),
             "tie_sd": seed_spread(candidates, delta),
             "tallies": tallies,
             "grid": grid,

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from benchmarks.confirmation import trials
-from benchmarks.prune_audit import Audit, audit_run, retrain
+from benchmarks.live_replay import replay_run
+from benchmarks.prune_audit import RETRAINED, Audit, audit_run, retrain
 from evo.config import NOISE_MARGIN, load_config
 from evo.evaluation.proctree import with_env
 from evo.evaluation.result import Status
@@ -85,8 +86,10 @@ def test_pruned_candidates_stop_at_once_and_the_ledger_shows_compute_used_and_sa
 
 def test_the_prune_audit_retrains_pruned_candidates_as_their_run_did(tmp_path: Path) -> None:
     """benchmarks/prune_audit.py: a pruned candidate re-trained to its end follows the very curve it was stopped on
-    (same seed, same settings), and every finished candidate of the run is counted."""
-    root = pruning_search(tmp_path, 0.4, 10)
+    (same seed, same settings), and every finished candidate of the run is counted. benchmarks/live_replay.py, with
+    the run's own settings, decides as the run did (one slot: each monitor sees every earlier candidate finished),
+    from the re-trained curves the audit kept; other settings decide otherwise."""
+    root = pruning_search(tmp_path, 0.4, 12, "slots.count=1", "early_stop.audit=0.5")
     with Ledger(root / "ledger.sqlite") as ledger:
         individuals = ledger.all()
     pruned = [i for i in individuals if i.status == "pruned"]
@@ -100,6 +103,23 @@ def test_the_prune_audit_retrains_pruned_candidates_as_their_run_did(tmp_path: P
     assert (audit.runs, audit.candidates) == (1, len(children))
     assert audit.losers + audit.winners <= audit.candidates and len(audit.false_kills) <= audit.winners
     assert all(kill.split(":")[0].split("/")[1] in {i.id for i in pruned} for kill in audit.false_kills)
+    kept = (root / RETRAINED).stat().st_mtime_ns
+    replayed = Audit()
+    replay_run(root, [], replayed)
+    assert (root / RETRAINED).stat().st_mtime_ns == kept, "the replay re-trains nothing the audit re-trained"
+    assert replayed.self_audit == audit.self_audit and replayed.self_audit.decisions >= len(pruned)
+    assert (replayed.candidates, replayed.losers, replayed.winners) == (audit.candidates, audit.losers, audit.winners)
+    assert replayed.false_kills == audit.false_kills
+    assert replayed.loser_saved == pytest.approx(audit.loser_saved, abs=0.05 * len(pruned))
+    unaudited = Audit()
+    replay_run(root, ["early_stop.audit=0"], unaudited)
+    assert unaudited.self_audit.audits == 0 and unaudited.self_audit.stops == audit.self_audit.decisions
+    strict = Audit()
+    replay_run(root, ["early_stop.alpha=0.000000001"], strict)
+    assert strict.self_audit.decisions <= audit.self_audit.decisions and strict.loser_saved <= audit.loser_saved
+    off = Audit()
+    replay_run(root, ["early_stop.enabled=false"], off)
+    assert (off.runs, off.candidates) == (1, 0)
 
 
 def test_confirmation_keeps_no_seed_only_change_in_20_seeded_trials(tmp_path: Path) -> None:

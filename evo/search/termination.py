@@ -77,6 +77,12 @@ class EarlyTermination:
             f"stopped at {test.stopped_at or 0:.0%} of the budget: its curve is worse than {reference.id}'s"
             f" (SPRT log LR {test.llr:.1f})",
         )
+        self.stopped(individual, watch, used, saved)
+        return charged
+
+    def stopped(self, individual: Individual, watch: Watch, used: float, saved: float) -> None:
+        """The `pruned` event of a decision to stop that stopped `individual` after `used` budget seconds."""
+        test, _ = watch
         self.ledger.event(
             "pruned",
             **watched_by(individual, watch),
@@ -86,7 +92,6 @@ class EarlyTermination:
             used_seconds=used,
             saved_seconds=saved,
         )
-        return charged
 
     def finished(self, individual: Individual, watch: Watch) -> None:
         """A watched candidate that ran to the end (`individual` with its result): its `watched` event, the trend's
