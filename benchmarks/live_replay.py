@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.prune_audit import Audit, by_arm, pooled, retrained
+from benchmarks.prune_audit import Audit, by_arm, retrained
 from benchmarks.results import write_section
 from evo.config import load_config
 from evo.evaluation import Action
@@ -63,8 +63,6 @@ def replay_run(root: Path, overrides: list[str], audit: Audit) -> None:
             test, reference = watch
             stop = next((t for t, value in child.curve if test.update(t, value) is Action.STOP), None)
             audit.spent += 1 if stop is None else stop / run.budget
-            if test.stopped and stop is None:
-                audit.audit_spent += 1 - (test.stopped_at or 0.0)
             gain = sign * (reference.metric - child.metric) / noise.final_sd
             saved = 0.0 if stop is None else 1 - stop / run.budget
             audit.count(root.name, f"{child.id}: {child.description}", gain, saved, test.stopped)
@@ -76,7 +74,7 @@ def replay_run(root: Path, overrides: list[str], audit: Audit) -> None:
         measured = audit_from(ledger.events())
     audit.runs += 1
     if measured is not None:
-        audit.self_audit = pooled(audit.self_audit, measured[0])
+        audit.self_audit += measured[0]
 
 
 SETTINGS: dict[str, list[str]] = {  # the grid a bench is replayed on: what each knob costs or buys in a search

@@ -58,7 +58,6 @@ class Audit:
     self_audit: AuditTally = field(default_factory=AuditTally)  # what the runs measured of themselves, pooled
     per_run: dict[str, list[float]] = field(default_factory=dict)  # run: [losers, their compute saved]
     spent: float = 0.0  # the runs' training, in whole budgets
-    audit_spent: float = 0.0  # of it, what audited decisions to stop ran on for
 
     def count(self, run: str, label: str, gain: float, saved: float, decided: bool) -> None:
         """One candidate of `run`: its `gain` over its reference (noise units), the compute its stop `saved`
@@ -105,7 +104,8 @@ class Audit:
         )
 
     def _audit_cost(self) -> str:
-        return f"; {self.audit_spent / self.spent:.1%} of the compute" if self.audit_spent and self.spent else ""
+        spent = self.self_audit.audit_budgets
+        return f"; {spent / self.spent:.1%} of the training" if spent and self.spent else ""
 
 
 def audit_run(root: Path, audit: Audit) -> None:
@@ -118,16 +118,11 @@ def audit_run(root: Path, audit: Audit) -> None:
     sign = 1.0 if run.direction == "minimize" else -1.0
     individuals = {i.id: i for i in run.individuals}
     references = {e.data["individual"]: e.data["reference"] for e in run.events if e.kind == "pruned"}
-    audited = {  # by individual: the fraction at which the audited decision was made
-        e.data["individual"]: e.data["audited"]
-        for e in run.events
-        if e.kind == "watched" and e.data.get("audited") is not None
-    }
+    audited = {e.data["individual"] for e in run.events if e.kind == "watched" and e.data.get("audited") is not None}
     audit.spent += sum(i.budget_seconds for i in run.individuals) / run.budget
-    audit.audit_spent += sum(1 - fraction for fraction in audited.values())
     measured = audit_from(run.events)
     if measured is not None:
-        audit.self_audit = pooled(audit.self_audit, measured[0])
+        audit.self_audit += measured[0]
     children = [i for i in run.individuals if i.parents and i.status in ("ok", "pruned")]
     finals = retrained(root, [i for i in children if i.status == "pruned"])
     audit.runs += 1
@@ -144,10 +139,6 @@ def audit_run(root: Path, audit: Audit) -> None:
         decided = individual.status == "pruned" or individual.id in audited
         audit.count(root.name, f"{individual.id}: {individual.description}", gain, saved, decided)
     print(f"{root.name}: {audit.candidates} candidates so far, {len(audit.false_kills)} false kills", flush=True)
-
-
-def pooled(a: AuditTally, b: AuditTally) -> AuditTally:
-    return AuditTally(a.stops + b.stops, a.audits + b.audits, a.audit_wins + b.audit_wins, a.wins + b.wins)
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,10 @@ def test_a_run_with_the_self_audit_reports_its_false_stop_rate_in_status_and_rep
         [sys.executable, "-m", "evo", "status", str(root)], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     line = next(x for x in status.stdout.splitlines() if x.startswith("early termination: "))
-    assert f"{len(audited)} decisions to stop, {len(audited)} audited (run to the end)" in line
+    trained = sum(i.budget_seconds for i in individuals.values()) / 300.0  # whole budgets
+    share = sum(1 - event["audited"] for event in audited) / trained
+    count = len(audited)
+    assert f"{count} decisions to stop, {count} audited (run to the end, {share:.1%} of the training)" in line
     assert "false-stop rate" in line and "] (95%)" in line and "stated at most 5%" in line
     report = write_run_report(load_run(root), tmp_path / "report").read_text()
     assert line.removeprefix("early termination: ") in report

@@ -121,7 +121,12 @@ def test_the_false_stop_rate_and_its_exact_interval() -> None:
     none_stopped = AuditTally(wins=3).false_stop_rate()  # winners, and no decision to stop: none stopped
     assert none_stopped is not None and none_stopped.high == 0.0
     line = tally.line(0.05)
-    assert "20 decisions to stop, 5 audited" in line and "31% [" in line and "stated at most 5%" in line
+    assert "20 decisions to stop, 5 audited (run to the end)" in line
+    assert "31% [" in line and "stated at most 5%" in line
+    costed = replace(tally, audit_budgets=2.5).line(0.05, spent=50.0)  # 5 audited ran on for 2.5 budgets of 50
+    pooled = tally + AuditTally(stops=1, audits=1, wins=1, audit_budgets=0.5)  # two runs' tallies
+    assert pooled == AuditTally(stops=16, audits=6, audit_wins=1, wins=10, audit_budgets=0.5)
+    assert "20 decisions to stop, 5 audited (run to the end, 5.0% of the training)" in costed
     many = AuditTally(stops=10, audits=10, audit_wins=8, wins=2)
     assert "MORE than stated" in many.line(0.05)
 
@@ -152,7 +157,10 @@ def test_early_termination_records_audits_in_the_ledger_and_loosens_when_it_stop
         watched = ledger.events("watched")
         assert len(watched) == 4 and all(e.data["audited"] is not None and e.data["won"] for e in watched)
         measured = audit_from(ledger.events())
-        assert measured is not None and measured[0] == AuditTally(stops=0, audits=4, audit_wins=4, wins=0)
+        ran_on = sum(1 - e.data["audited"] for e in watched)  # whole budgets the audited ones trained after the stop
+        assert ran_on > 0
+        assert measured is not None
+        assert measured[0] == AuditTally(stops=0, audits=4, audit_wins=4, wins=0, audit_budgets=pytest.approx(ran_on))
         loosened = ledger.events("loosened")
         assert loosened and loosened[0].data["alpha"] == pytest.approx(0.025)
         assert termination.alpha == pytest.approx(0.05 / 2 ** len(loosened))

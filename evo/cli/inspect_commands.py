@@ -45,7 +45,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"training: {used:,.0f} budget seconds used"
         + (f", {saved:,.0f} saved by early termination ({100 * saved / (used + saved):.0f}%)" if saved else "")
     )
-    audit = audit_line(ledger.events())
+    audit = audit_line(ledger.events(), used / load_config(paths.config).budget.seconds)
     if audit is not None:
         print(f"early termination: {audit}")
     ranked = sorted((i for i in individuals if i.is_parent_eligible), key=lambda i: rank_key(i, direction))

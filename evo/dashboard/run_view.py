@@ -88,7 +88,7 @@ def progress(run: RunData, live: bool | None, now: float) -> dict[str, Any]:
         "optimum": number(run.optimum),
         "compute": {"used": used, "saved": saved},
         "llm": _llm_totals(run),
-        "early_termination": audit_line(run.events),
+        "early_termination": audit_line(run.events, used / run.budget),
         "settings": [list(row) for row in run.settings],
         "top": [
             {"id": i.id, "text": shown(i.metric), "operator": i.operator, "description": i.description[:SHORT]}

@@ -101,7 +101,7 @@ def _run_summary(run: RunData) -> Table:
     rows.append(
         ("budget seconds", f"{seconds(used)} used, {seconds(saved)} saved by early termination ({pruned} pruned)")
     )
-    audit = audit_line(run.events)
+    audit = audit_line(run.events, used / run.budget)
     if audit is not None:
         rows.append(("early termination", audit))
     rows.append(("LLM", token_text(*tokens([run]), run.cached_tokens)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from scipy.stats import binomtest
 
@@ -36,6 +36,11 @@ class AuditTally:
     audits: int = 0  # decisions to stop that let it run to the end
     audit_wins: int = 0  # of those, how many would have beaten the reference by more than the margin
     wins: int = 0  # watched candidates that ran to the end with no decision to stop and won by that much
+    audit_budgets: float = 0.0  # what the audited candidates trained after their decision, in whole budgets
+
+    def __add__(self, other: AuditTally) -> AuditTally:
+        """Two runs' tallies pooled (every field is a count or a sum)."""
+        return AuditTally(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @property
     def decisions(self) -> int:
@@ -56,9 +61,11 @@ class AuditTally:
 
         return Rate(rate(self.audit_wins / self.audits), rate(interval.low), rate(interval.high))
 
-    def line(self, alpha: float) -> str:
-        """One line for `evo status` and the run report (`alpha` NaN: not known, from a run before the audit)."""
-        head = f"{self.decisions} decisions to stop, {self.audits} audited (run to the end)"
+    def line(self, alpha: float, spent: float | None = None) -> str:
+        """One line for `evo status` and the run report (`alpha` NaN: not known, from a run before the audit;
+        `spent`: the run's training so far in whole budgets, to say what share of it the audit took)."""
+        cost = f", {self.audit_budgets / spent:.1%} of the training" if spent and self.audits else ""
+        head = f"{self.decisions} decisions to stop, {self.audits} audited (run to the end{cost})"
         stated = f"stated at most {alpha:.0%}" if math.isfinite(alpha) else "no stated rate recorded"
         measured = self.false_stop_rate()
         if measured is None:
@@ -75,10 +82,10 @@ class AuditTally:
         )
 
 
-def audit_line(events: Iterable[Event]) -> str | None:
-    """What `evo status` and the run report say of early termination: the audit's line, and the closing trend and
-    final noise unit the last monitor took; None when the run has nothing to say (early termination off, or nothing
-    watched yet)."""
+def audit_line(events: Iterable[Event], spent: float | None = None) -> str | None:
+    """What `evo status` and the run report say of early termination: the audit's line (with the share of `spent`,
+    the run's training in whole budgets, that the audit took), and the closing trend and final noise unit the last
+    monitor took; None when the run has nothing to say (early termination off, or nothing watched yet)."""
     events = list(events)
     measured = audit_from(events)
     if measured is None:
@@ -89,7 +96,7 @@ def audit_line(events: Iterable[Event]) -> str | None:
     unit = last[-1].get("unit") if last else None
     loosened = sum(e.kind == "loosened" for e in events)
     return (
-        tally.line(alpha)
+        tally.line(alpha, spent)
         + (f"; closing trend {trend:.2f} curve sds" if trend is not None else "")
         + (f"; one noise unit of the final metric is {unit:.2f} curve sds" if unit is not None else "")
         + (f"; loosened {loosened} time{'s' if loosened > 1 else ''}" if loosened else "")
@@ -115,5 +122,6 @@ def audit_from(events: Iterable[Event]) -> tuple[AuditTally, float] | None:
         audits=len(audited),
         audit_wins=sum(bool(w["won"]) for w in audited),
         wins=sum(bool(w["won"]) for w in watched.values() if w.get("audited") is None),
+        audit_budgets=sum(1 - float(w["audited"]) for w in audited),
     )
     return tally, alpha
