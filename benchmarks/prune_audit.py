@@ -33,16 +33,13 @@ from evo.evaluation.target import load_target
 from evo.execution import placement
 from evo.reporting.run_data import load_run
 from evo.search.session import candidate_settings
-from evo.stopping.audit import AuditTally, audit_from
+from evo.stopping.audit import LEVEL, AuditTally, audit_from
 from evo.stopping.noise import load_noise
 from population.individual import Individual, rank_key
 from population.store import GitStore
 
 RETRAINED = "retrained.json"  # in a run directory: its pruned candidates re-trained to the end
-
-
-BOOTSTRAP = 2000  # resamples of the runs for the savings' interval
-LEVEL = 0.95
+BOOTSTRAP = 2000  # resamples of the runs for the savings' interval (at the self-audit's LEVEL)
 
 
 @dataclass
