@@ -22,14 +22,12 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.prune_audit import Audit, by_arm, retrained
+from benchmarks.prune_audit import Audit, by_arm, searched
 from benchmarks.results import write_section
 from evo.config import load_config
 from evo.evaluation import Action
-from evo.reporting.run_data import load_run
 from evo.search.termination import EarlyTermination
 from evo.stopping.audit import audit_from
-from evo.stopping.noise import load_noise
 from population.individual import rank_key
 from population.ledger import Ledger
 
@@ -37,33 +35,31 @@ from population.ledger import Ledger
 def replay_run(root: Path, overrides: list[str], audit: Audit) -> None:
     """Add the run at `root`'s candidates to `audit`, as its early termination with `overrides` would have judged
     them (none without a noise model: the run had no early termination)."""
-    if not (root / "noise.json").is_file():
+    loaded = searched(root)
+    if loaded is None:
         return
-    run = load_run(root)
-    config = load_config(root / "config.yaml", overrides)
-    noise = load_noise(root / "noise.json")
+    run, noise, config = loaded.run, loaded.noise, load_config(root / "config.yaml", overrides)
     individuals = {i.id: i for i in run.individuals}
-    children = [i for i in run.individuals if i.parents and i.status in ("ok", "pruned")]
-    finals = retrained(root, [i for i in children if i.status == "pruned"])
-    sign = 1.0 if run.direction == "minimize" else -1.0
     with tempfile.TemporaryDirectory() as tmp, Ledger(Path(tmp) / "ledger.sqlite") as ledger:
         termination = EarlyTermination(config, noise, ledger, run.direction, lambda _: None)
         finished = [i for i in run.individuals if not i.parents and i.status == "ok"]  # the incumbent's pool
-        audit.spent += sum(i.budget_seconds for i in run.individuals if not i.parents) / run.budget
-        for child in children:
+        others = set(individuals) - {c.id for c in loaded.children}  # baselines and failed children: as they ran
+        audit.spent += sum(individuals[i].budget_seconds for i in others) / run.budget
+        for child in loaded.children:
             if child.status == "pruned":
-                final = finals[child.id]
+                final = loaded.finals[child.id]
                 child = replace(child, status="ok", metric=final.metric, curve=final.curve)
             parents = [individuals[p] for p in child.parents]
             best = min(finished, key=lambda i: rank_key(i, run.direction)) if finished else None
             watch = termination.monitor(int(child.id), parents, best)
             if watch is None or child.metric is None or watch[1].metric is None:
                 audit.spent += child.budget_seconds / run.budget
+                finished += [child] if child.metric is not None else []
                 continue  # as the audit: no gain to count
             test, reference = watch
             stop = next((t for t, value in child.curve if test.update(t, value) is Action.STOP), None)
             audit.spent += 1 if stop is None else stop / run.budget
-            gain = sign * (reference.metric - child.metric) / noise.final_sd
+            gain = loaded.sign * (reference.metric - child.metric) / noise.final_sd
             saved = 0.0 if stop is None else 1 - stop / run.budget
             audit.count(root.name, f"{child.id}: {child.description}", gain, saved, test.stopped)
             if stop is None:

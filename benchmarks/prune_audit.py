@@ -31,10 +31,10 @@ from evo.evaluation import available_cores, evaluate
 from evo.evaluation.result import EvalResult
 from evo.evaluation.target import load_target
 from evo.execution import placement
-from evo.reporting.run_data import load_run
+from evo.reporting.run_data import RunData, load_run
 from evo.search.session import candidate_settings
 from evo.stopping.audit import LEVEL, AuditTally, audit_from
-from evo.stopping.noise import load_noise
+from evo.stopping.noise import NoiseModel, load_noise
 from population.individual import Individual, rank_key
 from population.store import GitStore
 
@@ -105,14 +105,39 @@ class Audit:
         return f"; {spent / self.spent:.1%} of the training" if spent and self.spent else ""
 
 
-def audit_run(root: Path, audit: Audit) -> None:
-    """Add one run's candidates to `audit`, re-training its pruned ones (none without a noise model: the run had
-    no early termination, and there is no noise unit to count winners in)."""
+@dataclass(frozen=True)
+class Searched:
+    """A run with early termination, ready to audit or replay: its children that finished or were pruned (in the
+    order the run made them) and the pruned ones re-trained to the end."""
+
+    run: RunData
+    noise: NoiseModel
+    children: list[Individual]
+    finals: dict[str, Retrained]
+
+    @property
+    def sign(self) -> float:
+        """+1 when the metric is minimized: gains are the reference's metric less the candidate's, times this."""
+        return 1.0 if self.run.direction == "minimize" else -1.0
+
+
+def searched(root: Path) -> Searched | None:
+    """The run at `root`, re-training its pruned candidates once (`retrained`); None without a noise model: the run
+    had no early termination, and there is no noise unit to count winners in."""
     if not (root / "noise.json").is_file():
-        return
+        return None
     run = load_run(root)
-    unit = load_noise(root / "noise.json").final_sd
-    sign = 1.0 if run.direction == "minimize" else -1.0
+    children = [i for i in run.individuals if i.parents and i.status in ("ok", "pruned")]
+    finals = retrained(root, [i for i in children if i.status == "pruned"])
+    return Searched(run, load_noise(root / "noise.json"), children, finals)
+
+
+def audit_run(root: Path, audit: Audit) -> None:
+    """Add one run's candidates to `audit`, re-training its pruned ones (none without a noise model)."""
+    loaded = searched(root)
+    if loaded is None:
+        return
+    run, unit, sign, finals = loaded.run, loaded.noise.final_sd, loaded.sign, loaded.finals
     individuals = {i.id: i for i in run.individuals}
     references = {e.data["individual"]: e.data["reference"] for e in run.events if e.kind == "pruned"}
     audited = {e.data["individual"] for e in run.events if e.kind == "watched" and e.data.get("audited") is not None}
@@ -120,10 +145,8 @@ def audit_run(root: Path, audit: Audit) -> None:
     measured = audit_from(run.events)
     if measured is not None:
         audit.self_audit += measured[0]
-    children = [i for i in run.individuals if i.parents and i.status in ("ok", "pruned")]
-    finals = retrained(root, [i for i in children if i.status == "pruned"])
     audit.runs += 1
-    for individual in children:
+    for individual in loaded.children:
         if individual.status == "pruned":
             reference = individuals[references[individual.id]]
             metric, saved = finals[individual.id].metric, individual.saved_seconds / run.budget
