@@ -136,21 +136,30 @@ class SprtRule:
     def with_settings(self, **changes: Any) -> SprtRule:
         return replace(self, config=replace(self.config, **changes))
 
+    def test(
+        self, candidate: Candidate, noise: NoiseModel, budget: float, measured: tuple[float, float | None] = (0, None)
+    ) -> CurveTest:
+        """The test this rule runs on `candidate`; `measured`: the closing trend and the scale k measured on the
+        corpus's other variants (the trend taken when `config.trend` is null), as a run measures them on its
+        finished candidates."""
+        if self.independent:
+            noise = replace(noise, persistent=0.0, phi=0.0)
+        luck = candidate.luck if self.config.luck else 0.0
+        trend = measured[0] if self.config.trend is None else self.config.trend
+        return CurveTest(candidate.reference["curve"], noise, self.config, budget, luck, trend, scale=measured[1])
+
     def judge(
         self, candidate: Candidate, noise: NoiseModel, budget: float, measured: tuple[float, float | None] = (0, None)
     ) -> Verdict:
-        """`measured`: the closing trend and the scale k measured on the corpus's other variants (the trend taken
-        when `config.trend` is null), as a run measures them on its finished candidates."""
-        if self.independent:
-            noise = replace(noise, persistent=0.0, phi=0.0)
-        reference = candidate.reference["curve"]
-        luck = candidate.luck if self.config.luck else 0.0
-        trend = measured[0] if self.config.trend is None else self.config.trend
-        test = CurveTest(reference, noise, self.config, budget, luck, trend, scale=measured[1])
-        for t, value in candidate.curve:
-            if test.update(t, value) is Action.STOP:
-                return Verdict(test.stopped_at)
-        return Verdict(None)
+        return replay_test(self.test(candidate, noise, budget, measured), candidate)
+
+
+def replay_test(test: CurveTest, candidate: Candidate) -> Verdict:
+    """Feed `candidate`'s curve to `test` until it stops."""
+    for t, value in candidate.curve:
+        if test.update(t, value) is Action.STOP:
+            return Verdict(test.stopped_at)
+    return Verdict(None)
 
 
 def optuna_pruners(warmup_steps: int) -> dict[str, Any]:

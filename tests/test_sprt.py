@@ -286,3 +286,28 @@ def test_the_margin_is_noise_margin_noise_units_unless_set_in_delta_units(
     )
     watch = monitor_for((reference,), reference, early_stop, model(final_sd=0.02), BUDGET, "minimize")
     assert watch is not None and watch[0].margin == pytest.approx(expected)
+
+
+def test_the_simulated_error_is_the_tests_own_and_villes_bound_leaves_slack() -> None:
+    """benchmarks/sprt_model_error.py: the share of simulated H0 paths whose log ratio reaches a threshold is the
+    share of H0 curves the test itself stops there, and at log(1 / alpha) it is below alpha (a run is watched at
+    finitely many points and ends)."""
+    from benchmarks.sprt_model_error import maxima
+    from evo.stopping.curve_test import trend_shape
+
+    test = CurveTest(points(MEAN), model(0.2, 0.8), rule(warmup=0.1), BUDGET, trend=1.0)
+    looks = FRACTIONS[FRACTIONS >= 0.1]
+    peaks = maxima(test, looks, np.random.default_rng(0))
+    assert np.mean(peaks >= test.threshold) < 0.05
+    threshold = float(np.quantile(peaks, 0.9))
+    assert threshold < test.threshold
+    rng, count = np.random.default_rng(1), 400
+    sd = test.noise.sd_at(FRACTIONS)
+    chol = np.linalg.cholesky(test.covariance(FRACTIONS))
+    closing = np.abs(rng.standard_normal(count))[:, None] * (trend_shape(FRACTIONS) * sd)
+    stopped = 0
+    for gap in rng.standard_normal((count, GRID)) @ chol.T + closing:
+        run = CurveTest(points(MEAN), model(0.2, 0.8), rule(warmup=0.1), BUDGET, trend=1.0)
+        run.threshold = threshold
+        stopped += any(run.update(f * BUDGET, v) is Action.STOP for f, v in zip(FRACTIONS, MEAN + gap, strict=True))
+    assert abs(stopped / count - 0.1) <= 3 * math.sqrt(0.1 * 0.9 / count)

@@ -139,27 +139,35 @@ class CurveTest:
         return Action.CONTINUE
 
     def _llr(self) -> float:
-        """log p(g | H1) - log p(g | H0) with g = mu + b t + e: e ~ N(0, S), S the covariance of the gap (same-seed
-        when calibrated with probes, else two seeds', plus the drift's), mu = mu0 (H0) or mu0 + d (H1), d delta noise
-        units (seed sds of a curve) at each point, t the trend's shape and b >= 0 half-normal with scale `trend`
-        (gaps close; a lead that shrinks is no sign of a loser). With b integrated out, each hypothesis' density is
-        N(g; mu, S + trend^2 t t') times 2 Phi(z), z the posterior mean of b over its sd; without a trend the ratio
-        is d' S^-1 (g - d/2)."""
-        fractions = np.asarray(self.fractions)
+        return float(self.log_ratios(np.asarray(self.fractions), np.asarray(self.gaps)[None, :])[0])
+
+    def covariance(self, fractions: np.ndarray) -> np.ndarray:
+        """The gap's covariance at `fractions` as the test takes it: the noise model's and the drift's."""
         sd = self.noise.sd_at(fractions)
         noise = self.noise.gap_covariance(fractions) + drift_covariance(fractions, self.drift) * np.outer(sd, sd)
-        noise += 1e-12 * np.eye(len(sd)) * noise.max()
-        gaps = np.asarray(self.gaps)
+        return noise + 1e-12 * np.eye(len(sd)) * noise.max()
+
+    def log_ratios(self, fractions: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+        """log p(g | H1) - log p(g | H0) for each row g of `gaps` (gaps at `fractions`, net of the allowance and
+        the offset, as `update` keeps them): one call for the test's own curve, many for a simulation of it.
+
+        g = mu + b t + e: e ~ N(0, S), S the covariance of the gap (same-seed when calibrated with probes, else two
+        seeds', plus the drift's), mu = mu0 (H0) or mu0 + d (H1), d delta noise units (seed sds of a curve) at each
+        point, t the trend's shape and b >= 0 half-normal with scale `trend` (gaps close; a lead that shrinks is no
+        sign of a loser). With b integrated out, each hypothesis' density is N(g; mu, S + trend^2 t t') times
+        2 Phi(z), z the posterior mean of b over its sd; without a trend the ratio is d' S^-1 (g - d/2)."""
+        sd = self.noise.sd_at(fractions)
+        noise = self.covariance(fractions)
         shift = self.shift * sd
-        llr = float(np.linalg.solve(noise, shift) @ (gaps - shift / 2))
+        llr = (gaps - shift / 2) @ np.linalg.solve(noise, shift)
         if self.trend <= 0:
             return llr
         trend = trend_shape(fractions) * sd
         along = np.linalg.solve(noise, trend)  # S^-1 t
         precision = 1 / self.trend**2 + float(trend @ along)
-        z0, z1 = float(along @ gaps), float(along @ (gaps - shift))
+        z0, z1 = gaps @ along, (gaps - shift) @ along
         llr -= (z0**2 - z1**2) / (2 * precision)
-        return llr + float(log_ndtr(z1 / math.sqrt(precision)) - log_ndtr(z0 / math.sqrt(precision)))
+        return llr + log_ndtr(z1 / math.sqrt(precision)) - log_ndtr(z0 / math.sqrt(precision))
 
 
 def cautious(noise: NoiseModel) -> NoiseModel:
