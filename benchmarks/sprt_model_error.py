@@ -51,21 +51,24 @@ def maxima(test: CurveTest, fractions: np.ndarray, rng: np.random.Generator) -> 
     return np.max([test.log_ratios(fractions[:k], gaps[:, :k]) for k in range(1, len(fractions) + 1)], axis=0)
 
 
-def corpus_rows(label: str, name: str, judged: Judged, alpha: float) -> list[str]:
+def corpus_rows(label: str, name: str, judged: Judged, alpha: float, seed: int) -> list[str]:
     rule = SprtRule("", DEFAULTS)
     errors, thresholds = [], []
     defaults, exact = Tally(), Tally()
     for i, c in enumerate(judged.candidates):
         measured = judged.measured[c.variant, c.seed]
         test = rule.test(c, judged.models[c.seed], judged.budget, measured)
+        defaults.add(c, replay_test(test, c), judged.delta)
         fractions = looks(rule, c, judged)
-        peaks = maxima(test, fractions, np.random.default_rng([i, len(name)]))
+        if not len(fractions):  # its curve ends before the warm-up: nothing the test could stop
+            exact.add(c, Verdict(None), judged.delta)
+            continue
+        peaks = maxima(test, fractions, np.random.default_rng([seed, i]))
         errors.append(float(np.mean(peaks >= test.threshold)))
         thresholds.append(float(np.quantile(peaks, 1 - alpha)))
-        defaults.add(c, replay_test(test, c), judged.delta)
         tight = rule.test(c, judged.models[c.seed], judged.budget, measured)
         tight.threshold = thresholds[-1]
-        exact.add(c, replay_test(tight, c) if len(fractions) else Verdict(None), judged.delta)
+        exact.add(c, replay_test(tight, c), judged.delta)
 
     def cells(t: Tally) -> str:
         return f"{t.row('')[1]}, {t.false_kills} of {t.clear_winners}"
@@ -86,7 +89,7 @@ def main() -> None:
         data = json.loads(path.read_text())
         label = f"{data['meta']['budget']:g} s" + (" raw" if data["meta"].get("progress", "").startswith("raw") else "")
         for name, (judged, _, _) in judge_file(data, paired=False).items():
-            rows.append(corpus_rows(label, name, judged, args.alpha))
+            rows.append(corpus_rows(label, name, judged, args.alpha, seed=len(rows)))
     head = [
         "curves",
         "corpus",
