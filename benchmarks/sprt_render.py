@@ -33,7 +33,8 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
             f"{corpus['failed']} failed runs excluded), {corpus['losers']} losers ({corpus['clear_losers']} by "
             f"more than delta = {corpus['delta']:.4f}), {corpus['clear_winners']} beat the parent by more than delta. "
             f"Stopping every loser by more than delta at its first point past the warm-up, and nothing else, would "
-            f"save {corpus['bound']:.1%} of the losers' compute." + _tie_note(corpus["tie_sd"]),
+            f"save {corpus['bounds'][0]:.1%} of the losers' compute ({corpus['bounds'][1]:.1%} at its very first "
+            "point, with no warm-up)." + _tie_note(corpus["tie_sd"]),
             "",
             "| rule | losers' compute saved | clear losers' (by > delta) | false kills (winners by > delta) "
             "| winners killed (any margin) | stopped | median stop (fraction) |",

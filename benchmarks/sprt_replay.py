@@ -350,7 +350,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
             "losers": sum(g < 0 for g in gains),
             "clear_losers": sum(g < -delta for g in gains),
             "clear_winners": sum(g > delta for g in gains),
-            "bound": first_look_bound(candidates, delta, budget, DEFAULTS.warmup),
+            "bounds": [first_look_bound(candidates, delta, budget, warmup) for warmup in (DEFAULTS.warmup, 0.0)],
             "tie_sd": seed_spread(candidates, delta),
             "tallies": tallies,
             "grid": grid,
