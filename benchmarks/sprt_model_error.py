@@ -24,7 +24,8 @@ import numpy as np
 
 from benchmarks.results import write_section
 from benchmarks.sprt_corpus import CURVES, REPO, Candidate
-from benchmarks.sprt_replay import DEFAULTS, Judged, SprtRule, Tally, Verdict, judge_file, replay_test
+from benchmarks.sprt_replay import DEFAULTS, Judged, SprtRule, judge_file, replay_test
+from benchmarks.sprt_tally import Tally, Verdict
 from evo.stopping import CurveTest
 from evo.stopping.curve_test import trend_shape
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import random
-import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +42,12 @@ from benchmarks.sprt_corpus import (
     paired_without,
     parent_luck,
 )
+from benchmarks.sprt_optuna import optuna_tallies
 from benchmarks.sprt_render import render
+from benchmarks.sprt_tally import Tally, Verdict
 from evo.config import NOISE_MARGIN, EarlyStopConfig
 from evo.evaluation import Action
-from evo.stopping import GRID, CurveTest, NoiseModel, resample
+from evo.stopping import CurveTest, NoiseModel
 
 FEW_SEEDS = 3  # the smallest calibration evo takes
 DRIFTS = (0.0, 0.25, 0.5, 1.0)  # the drift variances the sensitivity table tries
@@ -63,64 +63,6 @@ DEFAULT_NAME = (
     "net of the reference's luck, closing trend measured"
 )
 ORDER = ["wide", "near-tie", "slow"]  # the corpora in the order the report shows them
-
-
-@dataclass(frozen=True)
-class Verdict:
-    stopped_at: float | None  # fraction of the budget where the rule stopped it; None: ran to the end
-
-
-@dataclass
-class Tally:
-    """One rule on one corpus, summed over arrival orders."""
-
-    candidates: int = 0
-    losers: int = 0
-    loser_compute_saved: float = 0.0  # in whole budgets
-    clear_losers: int = 0  # lost to the parent by more than delta
-    clear_loser_compute_saved: float = 0.0
-    winners: int = 0
-    winners_killed: int = 0
-    clear_winners: int = 0  # beat the parent by more than delta
-    false_kills: int = 0
-    stops: int = 0
-    stop_fractions: list[float] = field(default_factory=list)
-
-    def add(self, candidate: Candidate, verdict: Verdict, delta: float) -> None:
-        gain = candidate.reference["metric"] - candidate.metric
-        stopped = verdict.stopped_at is not None
-        self.candidates += 1
-        self.stops += stopped
-        if stopped:
-            self.stop_fractions.append(float(verdict.stopped_at))  # type: ignore[arg-type]
-        saved = 1 - verdict.stopped_at if verdict.stopped_at is not None else 0.0
-        if gain < -delta:
-            self.clear_losers += 1
-            self.clear_loser_compute_saved += saved
-        if gain < 0:
-            self.losers += 1
-            self.loser_compute_saved += saved
-        else:
-            self.winners += 1
-            self.winners_killed += stopped
-        if gain > delta:
-            self.clear_winners += 1
-            self.false_kills += stopped
-
-    def row(self, name: str) -> list[str]:
-        def pct(part: float, whole: float) -> str:
-            return f"{100 * part / whole:.1f}%" if whole else "-"
-
-        median = f"{np.median(self.stop_fractions):.2f}" if self.stop_fractions else "-"
-        return [
-            name,
-            pct(self.loser_compute_saved, self.losers),
-            pct(self.clear_loser_compute_saved, self.clear_losers),
-            pct(self.false_kills, self.clear_winners),
-            pct(self.winners_killed, self.winners),
-            pct(self.stops, self.candidates),
-            median,
-        ]
 
 
 @dataclass(frozen=True)
@@ -160,45 +102,6 @@ def replay_test(test: CurveTest, candidate: Candidate) -> Verdict:
         if test.update(t, value) is Action.STOP:
             return Verdict(test.stopped_at)
     return Verdict(None)
-
-
-def optuna_pruners(warmup_steps: int) -> dict[str, Any]:
-    import optuna
-
-    return {
-        "MedianPruner": optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=warmup_steps),
-        "PercentilePruner(25)": optuna.pruners.PercentilePruner(25.0, n_startup_trials=1, n_warmup_steps=warmup_steps),
-        "SuccessiveHalvingPruner": optuna.pruners.SuccessiveHalvingPruner(),
-        "HyperbandPruner": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=GRID),
-        "WilcoxonPruner": optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=warmup_steps),
-    }
-
-
-def optuna_verdicts(
-    pruner: Any, order: list[Candidate], parents: dict[int, dict[str, Any]], budget: float
-) -> list[Verdict]:
-    """Replay one arrival order through Optuna's ask-and-tell: the parent's runs first (complete), then the
-    candidates, each reporting its curve at the same grid of budget fractions, pruned when the pruner says so."""
-    import optuna
-
-    study = optuna.create_study(  # a fixed name: HyperbandPruner assigns brackets by hashing it
-        study_name="sprt-replay", direction="minimize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0)
-    )
-    fractions = np.arange(1, GRID + 1) / GRID
-
-    def run(curve: Any, metric: float) -> Verdict:
-        trial = study.ask()
-        for step, value in enumerate(resample(curve, budget, fractions), 1):
-            trial.report(float(value), step)
-            if trial.should_prune():
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                return Verdict(step / GRID)
-        study.tell(trial, metric)
-        return Verdict(None)
-
-    for parent in parents.values():
-        run(parent["curve"], parent["metric"])
-    return [run(candidate.curve, candidate.metric) for candidate in order]
 
 
 @dataclass(frozen=True)
@@ -288,10 +191,6 @@ def quick(data: dict[str, Any], alpha: float) -> str:
 
 
 def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # WilcoxonPruner's
     budget = float(data["meta"]["budget"])
     tuned = SprtRule("", replace(DEFAULTS, alpha=alpha))
     rules = [
@@ -329,18 +228,7 @@ def replay(data: dict[str, Any], orders: int, alpha: float) -> dict[str, Any]:
         trends = {
             (label,): sprt_tally(tuned.with_settings(**settings), judged) for label, settings in TREND_SETTINGS.items()
         }
-        rng = random.Random(0)
-        for _ in range(orders):
-            order = rng.sample(candidates, len(candidates))
-            for label, pruner in optuna_pruners(int(0.1 * GRID)).items():
-                tally = tallies.setdefault(label, Tally())
-                for candidate, verdict in zip(order, optuna_verdicts(pruner, order, parents, budget), strict=True):
-                    tally.add(candidate, verdict, delta)
-        for label in optuna_pruners(int(0.1 * GRID)):  # each candidate alone after the parent's runs, like the SPRT
-            tally = tallies.setdefault(f"{label}, parent's runs only", Tally())
-            for candidate in candidates:
-                pruner = optuna_pruners(int(0.1 * GRID))[label]
-                tally.add(candidate, optuna_verdicts(pruner, [candidate], parents, budget)[0], delta)
+        tallies.update(optuna_tallies(candidates, parents, budget, delta, orders))
         gains = [c.reference["metric"] - c.metric for c in candidates]
         report[name] = {
             "candidates": len(candidates),
