@@ -13,7 +13,7 @@ from evo.errors import EvoError
 from evo.evaluation import load_target
 from evo.reporting.run_data import final_best, load_run
 from evo.search import RunPaths
-from evo.stopping.audit import audit_line
+from evo.stopping.audit import audit_line, beside
 from population.individual import Individual, format_id, rank_key
 from population.ledger import Ledger
 from population.store import GitStore
@@ -48,6 +48,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     audit = audit_line(ledger.events(), used / load_config(paths.config).budget.seconds)
     if audit is not None:
         print(f"early termination: {audit}")
+    pooled = beside(paths.root)
+    if pooled is not None:
+        print(f"early termination, {pooled}")
     ranked = sorted((i for i in individuals if i.is_parent_eligible), key=lambda i: rank_key(i, direction))
     print("top:")
     for individual in ranked[: args.top]:

@@ -26,7 +26,7 @@ from evo.reporting.run_data import (
     final_best,
     training_seconds,
 )
-from evo.stopping.audit import audit_line
+from evo.stopping.audit import audit_line, beside
 from population.individual import rank_key
 
 TOP = 10  # individuals listed in a run report
@@ -104,6 +104,9 @@ def _run_summary(run: RunData) -> Table:
     audit = audit_line(run.events, used / run.budget)
     if audit is not None:
         rows.append(("early termination", audit))
+    pooled = beside(run.root)
+    if pooled is not None:
+        rows.append(("early termination, runs beside it", pooled))
     rows.append(("LLM", token_text(*tokens([run]), run.cached_tokens)))
     count, cost = duplicates(run)
     rows.append(
