@@ -11,9 +11,10 @@ from evo.cli.progress import printable
 from evo.config import load_config
 from evo.errors import EvoError
 from evo.evaluation import load_target
+from evo.reporting.pooled_audit import beside
 from evo.reporting.run_data import final_best, load_run
 from evo.search import RunPaths
-from evo.stopping.audit import audit_line, beside
+from evo.stopping.audit import audit_line
 from population.individual import Individual, format_id, rank_key
 from population.ledger import Ledger
 from population.store import GitStore

@@ -18,6 +18,7 @@ from evo.reporting.facts import (
     token_text,
     tokens,
 )
+from evo.reporting.pooled_audit import beside
 from evo.reporting.run_data import (
     RunData,
     best_so_far,
@@ -26,7 +27,7 @@ from evo.reporting.run_data import (
     final_best,
     training_seconds,
 )
-from evo.stopping.audit import audit_line, beside
+from evo.stopping.audit import audit_line
 from population.individual import rank_key
 
 TOP = 10  # individuals listed in a run report

@@ -6,25 +6,17 @@ test keeps at most alpha of the time). The audited decisions are a random sample
 would-be winners among them (with its exact Clopper-Pearson interval) says how many of the D decisions stopped a
 winner, q * D; against the C winners that ran to the end undisturbed, the false-stop rate is q * D / (q * D + C), the
 share of would-be winners that early termination stops, which is what alpha promises to keep small.
-
-One run audits a few decisions (3 or 4 in a search of 50 budgets at the default share), too few to bound its rate
-tightly; runs beside it (in the same folder) on the same target with the same budget and early_stop settings audit the
-same rule, so their tallies pool (`beside`).
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from scipy.stats import binomtest
 
-from evo.config import RunConfig, load_config
-from evo.errors import EvoError
-from population.ledger import Event, Ledger, LedgerError
+from population.ledger import Event
 
 LEVEL = 0.95  # the interval's confidence
 
@@ -133,49 +125,3 @@ def audit_from(events: Iterable[Event]) -> tuple[AuditTally, float] | None:
         audit_budgets=sum(1 - float(w["audited"]) for w in audited),
     )
     return tally, alpha
-
-
-def beside(root: Path) -> str | None:
-    """The audit line of the run at `root` pooled with the runs beside it (its folder's other run directories) that
-    ran the same target, env and budget with the same early_stop settings, against the run's own alpha; None until the
-    run and at least one such other have watched or stopped a candidate. A run whose config or ledger cannot be read
-    is passed over."""
-    root = root.resolve()
-    own = _settings(root)
-    if own is None or not own.early_stop.enabled:
-        return None
-    mine, others, pooled, alpha = False, 0, AuditTally(), math.nan
-    for other in sorted(root.parent.iterdir()):
-        config = own if other == root else _settings(other)
-        if config is None or _rule(config) != _rule(own):
-            continue
-        try:
-            with Ledger(other / "ledger.sqlite", readonly=True) as ledger:
-                measured = audit_from(ledger.events())
-        except (LedgerError, sqlite3.Error):  # a run just starting, or a broken one
-            continue
-        if measured is None:
-            continue
-        pooled += measured[0]
-        if other == root:
-            mine, alpha = True, measured[1]
-        else:
-            others += 1
-    if not mine or not others:
-        return None
-    runs = f"{others} run{'s' if others > 1 else ''}"
-    return f"pooled with {runs} beside it (same target, budget and early_stop settings): " + pooled.line(alpha)
-
-
-def _settings(root: Path) -> RunConfig | None:
-    if not (root / "ledger.sqlite").is_file() or not (root / "config.yaml").is_file():
-        return None
-    try:
-        return load_config(root / "config.yaml")
-    except EvoError:
-        return None
-
-
-def _rule(config: RunConfig) -> tuple[object, ...]:
-    """What the false-stop rate depends on: the target, its locked settings, the budget and the rule."""
-    return config.target, dict(config.env), config.budget, config.early_stop
