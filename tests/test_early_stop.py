@@ -267,33 +267,3 @@ def test_a_run_with_the_self_audit_reports_its_false_stop_rate_in_status_and_rep
     assert "false-stop rate" in line and "] (95%)" in line and "stated at most 5%" in line
     report = write_run_report(load_run(root), tmp_path / "report").read_text()
     assert line.removeprefix("early termination: ") in report
-
-
-def test_status_and_report_pool_the_self_audit_of_the_runs_beside_it_with_the_same_rule(tmp_path: Path) -> None:
-    """Runs in one folder on the same target with the same budget and early_stop settings audit the same rule, so
-    `evo status` and the run report pool their tallies; a run beside them with another alpha is left out."""
-    from evo.reporting.run_data import load_run
-    from evo.reporting.run_report import write_run_report
-    from evo.stopping.audit import audit_from
-
-    first = pruning_search(tmp_path, 1.0, 12, "early_stop.audit=1")
-    other = pruning_search(tmp_path, 1.0, 12, "early_stop.audit=1", "early_stop.alpha=0.1")
-    second = pruning_search(tmp_path, 1.0, 12, "early_stop.audit=1", "seed=1")
-    assert first.parent == other.parent == second.parent
-    tallies = []
-    for root in (first, second, other):
-        with Ledger(root / "ledger.sqlite") as ledger:
-            measured = audit_from(ledger.events())
-        assert measured is not None and measured[0].audits
-        tallies.append(measured[0])
-    pooled = (tallies[0] + tallies[1]).line(0.05)
-    status = subprocess.run(
-        [sys.executable, "-m", "evo", "status", str(second)], capture_output=True, text=True, check=True, cwd=tmp_path
-    ).stdout
-    expected = f"early termination, pooled with 1 run beside it (same target, budget and early_stop settings): {pooled}"
-    assert expected in status.splitlines()
-    assert pooled in write_run_report(load_run(second), tmp_path / "report").read_text()
-    alone = subprocess.run(
-        [sys.executable, "-m", "evo", "status", str(other)], capture_output=True, text=True, check=True, cwd=tmp_path
-    ).stdout
-    assert "early termination: " in alone and "pooled with" not in alone

@@ -11,7 +11,7 @@ from evo.cli.progress import printable
 from evo.config import load_config
 from evo.errors import EvoError
 from evo.evaluation import load_target
-from evo.reporting.pooled_audit import beside
+from evo.reporting.pooled_audit import beside, pooled
 from evo.reporting.run_data import final_best, load_run
 from evo.search import RunPaths
 from evo.stopping.audit import audit_line
@@ -93,6 +93,9 @@ def _bench_status(root: Path) -> int:
             counts = ", ".join(f"{n} {s}" for s, n in sorted(run.counts().items())) or "nothing finished"
             shown = f"best {best.metric:.6f} ({best.id})" if best is not None else "no eligible individual"
             print(f"  {run_dir.name}: {len(run.individuals)} individuals ({counts}); {shown}")
+        audit = pooled(dirs)
+        if audit is not None:
+            print(f"  early termination, {audit}")
     return 0
 
 

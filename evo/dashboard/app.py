@@ -32,6 +32,7 @@ from evo.dashboard import run_view
 from evo.dashboard.runs_dir import OutsideRoot, RunsDir, is_live, signature
 from evo.dashboard.security import REPORT_POLICY, guard
 from evo.errors import EvoError
+from evo.reporting.pooled_audit import beside, pooled
 from evo.reporting.run_data import RunData, load_run
 from population.errors import PopulationError
 
@@ -79,6 +80,7 @@ def create_app(root: Path, token: str | None = None, loopback: bool = True) -> F
     summaries = Cache(1024)
     reports = Cache(4)
     bundles = Cache(1)
+    audits = Cache(64)  # the self-audit pooled over runs of one rule: run pages and bench arms
     scratch = Path(tempfile.mkdtemp(prefix="evo-dashboard-"))  # bench reports are built here, never in the runs
     atexit.register(shutil.rmtree, scratch, True)
 
@@ -136,7 +138,9 @@ def create_app(root: Path, token: str | None = None, loopback: bool = True) -> F
     @app.get("/api/progress")
     def api_progress(path: str) -> dict[str, Any]:
         run = run_at(path)
-        return run_view.progress(run, is_live(run.root), time.time())
+        folder = _folder_version(run.root.parent)
+        together = audits.get(run.root, folder, lambda: beside(run.root), fresh=RELOAD)
+        return run_view.progress(run, is_live(run.root), time.time()) | {"early_termination_pooled": together}
 
     @app.get("/api/lineage")
     def api_lineage(path: str) -> dict[str, Any]:
@@ -170,7 +174,9 @@ def create_app(root: Path, token: str | None = None, loopback: bool = True) -> F
                 relative = directory.resolve().relative_to(runs.root).as_posix()
                 started = (directory / "ledger.sqlite").is_file()
                 rows.append({"path": relative, "started": started} | (row_of(directory) if started else {}))
-            arms.append({"name": arm, "runs": rows})
+            version = signature(*(d / "ledger.sqlite" for d in dirs))
+            audit = audits.get(bench / arm, version, lambda dirs=dirs: pooled(dirs), fresh=RELOAD)
+            arms.append({"name": arm, "runs": rows, "early_termination": audit})
         return {
             "name": plan.name,
             "kind": plan.kind,
@@ -212,6 +218,11 @@ def _bench_row(bench: Path) -> dict[str, Any]:
     except EvoError as exc:
         return {"error": str(exc)}
     return {"name": plan.name, "mode": f"{plan.kind}: {len(plan.arms)} arms x {plan.seeds} seeds"}
+
+
+def _folder_version(folder: Path) -> str:
+    """Changes whenever a run in `folder` writes its ledger (a stat per run: what the pooled audit is cached on)."""
+    return "|".join(signature(d / "ledger.sqlite") for d in sorted(folder.iterdir()) if d.is_dir())
 
 
 def _bench_version(bench: Path, plan: Any) -> str:

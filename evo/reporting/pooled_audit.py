@@ -1,12 +1,16 @@
-"""Early termination's self-audit pooled over the runs beside one: a run audits a few decisions (3 or 4 in a search
-of 50 budgets at the default share), too few to bound its false-stop rate tightly; the runs in the same folder (a
-bench's searches, or one config run again) on the same target with the same budget and early_stop settings audit the
-same rule, so their tallies (`evo.stopping.audit`) pool."""
+"""Early termination's self-audit pooled over runs of the same rule: a run audits a few decisions (3 or 4 in a
+search of 50 budgets at the default share), too few to bound its false-stop rate tightly; the runs in the same folder
+(a bench's searches, or one config run again) on the same target with the same budget and early_stop settings audit
+the same rule, so their tallies (`evo.stopping.audit`) pool. The same target is the same target path and the same
+locked files (their digests, which every run's ledger records when it starts): a path as written names different
+targets from different working directories, and the locked files hold the evaluation the rule's errors are
+measured by."""
 
 from __future__ import annotations
 
-import math
 import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from evo.config import RunConfig, load_config
@@ -15,36 +19,55 @@ from evo.stopping.audit import AuditTally, audit_from
 from population.ledger import Ledger, LedgerError
 
 
+@dataclass(frozen=True)
+class _Audited:
+    """One run's rule and what its self-audit measured."""
+
+    rule: tuple[object, ...]
+    tally: AuditTally
+    alpha: float
+
+
 def beside(root: Path) -> str | None:
     """The audit line of the run at `root` pooled with the runs beside it (its folder's other run directories) that
-    ran the same target, env and budget with the same early_stop settings, against the run's own alpha; None until the
-    run and at least one such other have watched or stopped a candidate. A run whose config or ledger cannot be read
-    is passed over."""
+    ran the same rule, against the run's own alpha; None until the run and at least one such other have watched or
+    stopped a candidate. A run whose config or ledger cannot be read is passed over."""
     root = root.resolve()
-    own = _settings(root)
-    if own is None or not own.early_stop.enabled:
+    own = _audited(root)
+    if own is None:
         return None
-    mine, others, pooled, alpha = False, 0, AuditTally(), math.nan
-    for other in sorted(root.parent.iterdir()):
-        config = own if other == root else _settings(other)
-        if config is None or _rule(config) != _rule(own):
-            continue
-        try:
-            with Ledger(other / "ledger.sqlite", readonly=True) as ledger:
-                measured = audit_from(ledger.events())
-        except (LedgerError, sqlite3.Error):  # a run just starting, or a broken one
-            continue
-        if measured is None:
-            continue
-        pooled += measured[0]
-        if other == root:
-            mine, alpha = True, measured[1]
-        else:
-            others += 1
-    if not mine or not others:
+    siblings = sorted(p for p in root.parent.iterdir() if p != root)
+    others = [a for a in map(_audited, siblings) if a is not None and a.rule == own.rule]
+    if not others:
         return None
-    runs = f"{others} run{'s' if others > 1 else ''}"
-    return f"pooled with {runs} beside it (same target, budget and early_stop settings): " + pooled.line(alpha)
+    tally = sum((a.tally for a in others), own.tally)
+    runs = f"{len(others)} run{'s' if len(others) > 1 else ''}"
+    return f"pooled with {runs} beside it (same target, budget and early_stop settings): " + tally.line(own.alpha)
+
+
+def pooled(roots: Iterable[Path]) -> str | None:
+    """The audit line pooled over `roots` (a bench arm's searches: one rule by construction), against the alpha of
+    the last of them; None unless at least two have watched or stopped a candidate."""
+    audited = [a for a in map(_audited, roots) if a is not None]
+    if len(audited) < 2:
+        return None
+    tally = sum((a.tally for a in audited), AuditTally())
+    return f"pooled over {len(audited)} searches: " + tally.line(audited[-1].alpha)
+
+
+def _audited(root: Path) -> _Audited | None:
+    config = _settings(root)
+    if config is None or not config.early_stop.enabled:
+        return None
+    try:
+        with Ledger(root / "ledger.sqlite", readonly=True) as ledger:
+            measured = audit_from(ledger.events())
+            locked = ledger.get_meta("target_locked")
+    except (LedgerError, sqlite3.Error):  # a run just starting, or a broken one
+        return None
+    if measured is None:
+        return None
+    return _Audited(_rule(config, locked), *measured)
 
 
 def _settings(root: Path) -> RunConfig | None:
@@ -56,6 +79,6 @@ def _settings(root: Path) -> RunConfig | None:
         return None
 
 
-def _rule(config: RunConfig) -> tuple[object, ...]:
-    """What the false-stop rate depends on: the target, its locked settings, the budget and the rule."""
-    return config.target, dict(config.env), config.budget, config.early_stop
+def _rule(config: RunConfig, locked: object) -> tuple[object, ...]:
+    """What the false-stop rate depends on: the target, its locked files and settings, the budget and the rule."""
+    return str(config.target), locked, dict(config.env), config.budget, config.early_stop

@@ -9,6 +9,9 @@ async function refreshBench() {
   arms.replaceChildren(...data.arms.map((arm) => {
     const section = element("section");
     section.appendChild(element("h2", arm.name));
+    if (arm.early_termination) {
+      section.appendChild(element("p", `early termination, ${arm.early_termination}`, { class: "muted" }));
+    }
     const table = element("table");
     table.appendChild(row(["run", "individuals", "best", "state"].map((h) => element("b", h))));
     arm.runs.forEach((run) => table.appendChild(row([

@@ -65,6 +65,9 @@ function showProgress(p) {
   const early = document.getElementById("early-termination");
   early.hidden = !p.early_termination;
   early.textContent = p.early_termination ? `early termination: ${p.early_termination}` : "";
+  const pooledAudit = document.getElementById("early-termination-pooled");
+  pooledAudit.hidden = !p.early_termination_pooled;
+  pooledAudit.textContent = p.early_termination_pooled ? `early termination, ${p.early_termination_pooled}` : "";
   const metricAxis = axis(p.metric + (p.direction === "minimize" ? " (lower is better)" : " (higher is better)"));
   const cloud = {
     x: p.evaluated.x, y: p.evaluated.y, customdata: p.evaluated.id, type: "scatter", mode: "markers",
