@@ -1,5 +1,5 @@
 """The self-audit pooled over runs of one rule: a bench's searches on the surrogate, read by `evo status` (a run and
-the bench), the run report and the dashboard."""
+the bench), the run report, the bench report and the dashboard."""
 
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ def test_status_report_and_dashboard_pool_the_self_audit_of_the_runs_with_the_sa
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bench's two searches of one rule pool their audit tallies (status of a run and of the bench, the run
-    report, the dashboard's run and bench pages); the arm with another alpha pools apart, and a run beside them whose
-    ledger records other locked target files (another target under the same path) is left out."""
+    report, the bench report, the dashboard's run and bench pages); the arm with another alpha pools apart, and a
+    run beside them whose ledger records other locked target files (another target under the same path) is left
+    out."""
     monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -64,8 +65,15 @@ def test_status_report_and_dashboard_pool_the_self_audit_of_the_runs_with_the_sa
     bench = tmp_path / "runs" / "bench"
     dirs = run_dirs(bench, load_bench(path))
     (first, second), (third, fourth) = dirs["stated"], dirs["looser"]
-    stated = (tally(first) + tally(second)).line(0.05)
-    looser = (tally(third) + tally(fourth)).line(0.1)
+    arms = {"stated": (tally(first) + tally(second), 0.05), "looser": (tally(third) + tally(fourth), 0.1)}
+    stated, looser = (t.line(alpha) for t, alpha in arms.values())
+    report = (bench / "report" / "report.md").read_text().splitlines()
+    for name, (pooled, alpha) in arms.items():  # the bench report's compute-saved table, one row per arm
+        rate = pooled.false_stop_rate()
+        assert rate is not None
+        measured = f"{rate.estimate:.0%} [{rate.low:.0%}, {rate.high:.0%}]"
+        cells = f"| {pooled.decisions} ({pooled.audits}) | {measured} | {alpha:.0%} |"
+        assert sum(line.startswith(f"| {name} |") and line.endswith(cells) for line in report) == 1
 
     other_target = first.with_name("zz-other-target")  # a copy of a run of the same rule, but of other locked files
     shutil.copytree(first, other_target)

@@ -84,14 +84,16 @@ def create_app(root: Path, token: str | None = None, loopback: bool = True) -> F
     scratch = Path(tempfile.mkdtemp(prefix="evo-dashboard-"))  # bench reports are built here, never in the runs
     atexit.register(shutil.rmtree, scratch, True)
 
-    def run_at(relative: str) -> RunData:
+    def run_at(relative: str) -> tuple[RunData, bool | None]:
+        """The run at `relative` and whether it is live."""
         path = resolve(relative, "run")
-        ledger = path / "ledger.sqlite"
+        live = is_live(path)
         try:
-            version = signature(ledger, path / "noise.json")
-            return loaded.get(path, version, lambda: load_run(path, readonly=True), fresh=RELOAD)
+            version = signature(path / "ledger.sqlite", path / "noise.json")
+            run = loaded.get(path, version, lambda: load_run(path, readonly=True), fresh=_throttle(live))
         except (EvoError, PopulationError) as exc:
             raise HTTPException(422, f"{relative}: {exc}") from None
+        return run, live
 
     def row_of(path: Path) -> dict[str, Any]:
         """A run's line in the index and in a bench's list (cached like the runs), and whether it is live now."""
@@ -137,19 +139,19 @@ def create_app(root: Path, token: str | None = None, loopback: bool = True) -> F
 
     @app.get("/api/progress")
     def api_progress(path: str) -> dict[str, Any]:
-        run = run_at(path)
+        run, live = run_at(path)
         folder = _folder_version(run.root.parent)
-        together = audits.get(run.root, folder, lambda: beside(run.root), fresh=RELOAD)
-        return run_view.progress(run, is_live(run.root), time.time()) | {"early_termination_pooled": together}
+        together = audits.get(run.root, folder, lambda: beside(run.root), fresh=_throttle(live))
+        return run_view.progress(run, live, time.time()) | {"early_termination_pooled": together}
 
     @app.get("/api/lineage")
     def api_lineage(path: str) -> dict[str, Any]:
-        return run_view.lineage(run_at(path))
+        return run_view.lineage(run_at(path)[0])
 
     @app.get("/api/individual")
     def api_individual(path: str, id: str) -> dict[str, Any]:
         try:
-            return run_view.individual(run_at(path), id)
+            return run_view.individual(run_at(path)[0], id)
         except KeyError:
             raise HTTPException(404, f"{path}: no individual {id!r}") from None
 
@@ -218,6 +220,12 @@ def _bench_row(bench: Path) -> dict[str, Any]:
     except EvoError as exc:
         return {"error": str(exc)}
     return {"name": plan.name, "mode": f"{plan.kind}: {len(plan.arms)} arms x {plan.seeds} seeds"}
+
+
+def _throttle(live: bool | None) -> float:
+    """How long a run's cached value is served however its files changed: RELOAD while a coordinator may be writing
+    it (None: on another host), none once it has stopped, so a finished run's last state shows at once."""
+    return 0.0 if live is False else RELOAD
 
 
 def _folder_version(folder: Path) -> str:

@@ -31,6 +31,7 @@ from evo.reporting.facts import (
 )
 from evo.reporting.run_data import RunData, best_so_far, training_seconds
 from evo.reporting.stats import Comparison, compare, holm, median_interval
+from evo.stopping.audit import AuditTally, audit_from
 from population.individual import FINISHED
 
 ALPHA = 0.05  # family-wise error rate of the pairwise verdicts (Holm-adjusted)
@@ -312,13 +313,30 @@ def _pairwise_section(pairs: Sequence[Pair]) -> list[Block]:
 
 
 def _saved_table(ranked: Sequence[Arm]) -> Table:
+    """Compute used and saved per arm, and the self-audit pooled over the arm's runs (one rule by construction):
+    what an arm's savings cost in stopped winners, measured, next to the rate the rule states."""
     rows = []
     for arm in ranked:
         used = sum(training_seconds(run)[0] for run in arm.runs)
         saved = sum(training_seconds(run)[1] for run in arm.runs)
         pruned = sum(run.counts().get("pruned", 0) for run in arm.runs)
-        rows.append((arm.name, seconds(used), seconds(saved), share(saved, used + saved), str(pruned)))
-    return Table(("arm", "budget s used (all seeds)", "budget s saved", "share saved", "pruned"), tuple(rows))
+        rows.append((arm.name, seconds(used), seconds(saved), share(saved, used + saved), str(pruned), *_audit(arm)))
+    headers = ("budget s used (all seeds)", "budget s saved", "share saved", "pruned")
+    audit = ("decisions to stop (audited)", "measured false-stop rate (95%)", "stated")
+    return Table(("arm", *headers, *audit), tuple(rows))
+
+
+def _audit(arm: Arm) -> tuple[str, str, str]:
+    """The arm's self-audit cells: decisions to stop and how many were audited, the false-stop rate they measure
+    with its exact interval, and the rule's stated rate (alpha); dashes where early termination was off."""
+    measured = [m for m in (audit_from(run.events) for run in arm.runs) if m is not None]
+    if not measured:
+        return "-", "-", "-"
+    tally = sum((t for t, _ in measured), AuditTally())
+    rate = tally.false_stop_rate()
+    shown = "-" if rate is None else f"{rate.estimate:.0%} [{rate.low:.0%}, {rate.high:.0%}]"
+    alpha = measured[-1][1]
+    return f"{tally.decisions} ({tally.audits})", shown, f"{alpha:.0%}" if math.isfinite(alpha) else "-"
 
 
 def _status_table(ranked: Sequence[Arm]) -> Table:
