@@ -7,6 +7,7 @@ from __future__ import annotations
 from statistics import NormalDist
 from typing import Any
 
+from benchmarks.sprt_tally import Tally
 from evo.config import EarlyStopConfig
 
 
@@ -41,10 +42,28 @@ def render(report: dict[str, Any], data: dict[str, Any], orders: int, alpha: flo
             "|---|---|---|---|---|---|---|",
         ]
         lines += ["| " + " | ".join(tally.row(rule)) + " |" for rule, tally in corpus["tallies"].items()]
-        lines.append("")
+        lines += ["", _intervals(next(iter(corpus["tallies"].values())), corpus["variants"]), ""]
     lines += _sensitivity(report, "trends", TREND_SENSITIVITY)
     lines += _sensitivity(report, "grid", SENSITIVITY) + _sensitivity(report, "deltas", DELTA_SENSITIVITY)
     return "\n".join(lines)
+
+
+def _intervals(tally: Tally, variants: int) -> str:
+    """The defaults' savings and false kills with 95% intervals: how far a corpus of this size pins them down."""
+    if not tally.losers:
+        return ""
+    low, high = tally.saved_interval()
+    line = (
+        f"The defaults' losers' compute saved: {tally.loser_compute_saved / tally.losers:.1%} [{low:.1%}, {high:.1%}] "
+        f"(95% percentile bootstrap over the {variants} variants, each resampled with its seeds)"
+    )
+    if not tally.clear_winners:
+        return line + "."
+    low, high = tally.false_kill_interval()
+    return line + (
+        f"; false kills {tally.false_kills} of {tally.clear_winners} [{low:.1%}, {high:.1%}] (95% exact binomial "
+        "interval, seeds taken as independent)."
+    )
 
 
 def _tie_note(spread: float | None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import binomtest
 
 from benchmarks.sprt_corpus import Candidate
 
@@ -30,6 +31,7 @@ class Tally:
     false_kills: int = 0
     stops: int = 0
     stop_fractions: list[float] = field(default_factory=list)
+    outcomes: list[tuple[str, float, float]] = field(default_factory=list)  # (variant, gain, compute saved)
 
     def add(self, candidate: Candidate, verdict: Verdict, delta: float) -> None:
         gain = candidate.reference["metric"] - candidate.metric
@@ -39,6 +41,7 @@ class Tally:
         if stopped:
             self.stop_fractions.append(float(verdict.stopped_at))  # type: ignore[arg-type]
         saved = 1 - verdict.stopped_at if verdict.stopped_at is not None else 0.0
+        self.outcomes.append((candidate.variant, gain, saved))
         if gain < -delta:
             self.clear_losers += 1
             self.clear_loser_compute_saved += saved
@@ -51,6 +54,29 @@ class Tally:
         if gain > delta:
             self.clear_winners += 1
             self.false_kills += stopped
+
+    def saved_interval(self, level: float = 0.95, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+        """A percentile bootstrap interval of the losers' compute saved, resampling variants with all their seeds
+        (a variant's seeds share its code, so they are not independent draws); a resample without a loser is
+        dropped."""
+        variants = sorted({v for v, _, _ in self.outcomes})
+        saved = np.zeros(len(variants))
+        losers = np.zeros(len(variants))
+        for variant, gain, share in self.outcomes:
+            if gain < 0:
+                k = variants.index(variant)
+                saved[k] += share
+                losers[k] += 1
+        picks = np.random.default_rng(seed).integers(0, len(variants), size=(resamples, len(variants)))
+        total = losers[picks].sum(axis=1)
+        shares = saved[picks].sum(axis=1)[total > 0] / total[total > 0]
+        low, high = np.quantile(shares, [(1 - level) / 2, (1 + level) / 2])
+        return float(low), float(high)
+
+    def false_kill_interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The exact (Clopper-Pearson) interval of the false-kill rate, candidates taken as independent."""
+        interval = binomtest(self.false_kills, self.clear_winners).proportion_ci(level, method="exact")
+        return float(interval.low), float(interval.high)
 
     def row(self, name: str) -> list[str]:
         def pct(part: float, whole: float) -> str:

@@ -311,3 +311,19 @@ def test_the_simulated_error_is_the_tests_own_and_villes_bound_leaves_slack() ->
         run.threshold = threshold
         stopped += any(run.update(f * BUDGET, v) is Action.STOP for f, v in zip(FRACTIONS, MEAN + gap, strict=True))
     assert abs(stopped / count - 0.1) <= 3 * math.sqrt(0.1 * 0.9 / count)
+
+
+def test_the_replays_savings_interval_resamples_variants_with_their_seeds() -> None:
+    """Seeds of one variant share its code: a variant whose ten seeds are all stopped at once and another whose ten
+    all run to the end make two draws, not twenty, so the interval spans both (resampling seeds would give about
+    [0.3, 0.7])."""
+    from benchmarks.sprt_corpus import Candidate
+    from benchmarks.sprt_tally import Tally, Verdict
+
+    tally = Tally()
+    for variant, stopped in (("quick", 0.0), ("slow", None)):
+        for seed in range(10):
+            loser = Candidate(variant, seed, ((1.0, 1.0),), 1.1, {"metric": 1.0})  # worse than its parent's 1.0
+            tally.add(loser, Verdict(stopped), 0.05)
+    assert tally.loser_compute_saved / tally.losers == 0.5
+    assert tally.saved_interval() == (0.0, 1.0)
