@@ -21,9 +21,10 @@ from population.ledger import Ledger, LedgerError
 
 @dataclass(frozen=True)
 class _Audited:
-    """One run's rule and what its self-audit measured."""
+    """One run's rule (its config's part and its target's locked files) and what its self-audit measured."""
 
-    rule: tuple[object, ...]
+    settings: tuple[object, ...]
+    locked: object
     tally: AuditTally
     alpha: float
 
@@ -37,7 +38,8 @@ def beside(root: Path) -> str | None:
     if own is None:
         return None
     siblings = sorted(p for p in root.parent.iterdir() if p != root)
-    others = [a for a in map(_audited, siblings) if a is not None and a.rule == own.rule]
+    audited = (_audited(sibling, own.settings) for sibling in siblings)
+    others = [a for a in audited if a is not None and a.locked == own.locked]
     if not others:
         return None
     tally = sum((a.tally for a in others), own.tally)
@@ -55,9 +57,11 @@ def pooled(roots: Iterable[Path]) -> str | None:
     return f"pooled over {len(audited)} searches: " + tally.line(audited[-1].alpha)
 
 
-def _audited(root: Path) -> _Audited | None:
+def _audited(root: Path, like: tuple[object, ...] | None = None) -> _Audited | None:
+    """The run at `root` with its audit tally; None when it has none, or when its config's part of the rule is not
+    `like` (then its ledger is not read)."""
     config = _settings(root)
-    if config is None or not config.early_stop.enabled:
+    if config is None or not config.early_stop.enabled or (like is not None and _rule(config) != like):
         return None
     try:
         with Ledger(root / "ledger.sqlite", readonly=True) as ledger:
@@ -67,7 +71,7 @@ def _audited(root: Path) -> _Audited | None:
         return None
     if measured is None:
         return None
-    return _Audited(_rule(config, locked), *measured)
+    return _Audited(_rule(config), locked, *measured)
 
 
 def _settings(root: Path) -> RunConfig | None:
@@ -79,6 +83,7 @@ def _settings(root: Path) -> RunConfig | None:
         return None
 
 
-def _rule(config: RunConfig, locked: object) -> tuple[object, ...]:
-    """What the false-stop rate depends on: the target, its locked files and settings, the budget and the rule."""
-    return str(config.target), locked, dict(config.env), config.budget, config.early_stop
+def _rule(config: RunConfig) -> tuple[object, ...]:
+    """What the false-stop rate depends on, as the config says it: the target, its locked settings, the budget and
+    the rule (with the target's locked files, which the ledger records)."""
+    return str(config.target), dict(config.env), config.budget, config.early_stop
