@@ -14,7 +14,7 @@ from evo.config import BudgetConfig, EarlyStopConfig, RunConfig
 from evo.evaluation import Action, EvalResult, Status
 from evo.search.termination import EarlyTermination
 from evo.stopping import CurveTest
-from evo.stopping.audit import AuditTally, audit_from
+from evo.stopping.audit import AuditTally, audit_from, audit_line
 from evo.stopping.curve_test import FEW_RUNS_VARIANCE, LUCK_RUNS, reference_luck, trend_shape
 from evo.stopping.trend import PRIOR_TREND, PRIOR_WEIGHT, Closing, closing, trend_scale
 from population.individual import Individual
@@ -129,6 +129,10 @@ def test_the_false_stop_rate_and_its_exact_interval() -> None:
     assert "20 decisions to stop, 5 audited (run to the end, 5.0% of the training)" in costed
     many = AuditTally(stops=10, audits=10, audit_wins=8, wins=2)
     assert "MORE than stated" in many.line(0.05)
+    assert "no false-stop rate measured yet" in AuditTally(stops=4).line(0.05, share=0.1)
+    off = AuditTally(stops=4).line(0.05, share=0.0)
+    said = "the self-audit is off (early_stop.audit 0): no false-stop rate measured (stated at most 5%)"
+    assert off == f"4 decisions to stop; {said}"
 
 
 def individual(ident: str, metric: float, curve: np.ndarray, parents: tuple[str, ...] = ()) -> Individual:
@@ -187,6 +191,8 @@ def test_a_run_measures_its_trend_from_its_winners_only(tmp_path: Path) -> None:
         assert termination.trend == pytest.approx(winner_only) and winner_only < PRIOR_TREND
         # resumed from the ledger: the same
         assert EarlyTermination(config, noise, ledger, "minimize", lambda _: None).trend == termination.trend
+        line = audit_line(ledger.events())  # the events record the audit's share: with none, no "not yet"
+        assert line is not None and "the self-audit is off (early_stop.audit 0)" in line and "yet" not in line
 
 
 def test_a_three_seed_calibration_trusts_only_an_unlucky_reference() -> None:

@@ -334,7 +334,10 @@ def _audit(arm: Arm) -> tuple[str, str, str]:
         return "-", "-", "-"
     tally = sum((t for t, _ in measured), AuditTally())
     rate = tally.false_stop_rate()
+    shares = [e.data.get("audit") for run in arm.runs for e in run.events if e.kind in ("pruned", "watched")]
     shown = "-" if rate is None else f"{rate.estimate:.0%} [{rate.low:.0%}, {rate.high:.0%}]"
+    if rate is None and shares and shares[-1] == 0:
+        shown = "self-audit off"
     alpha = measured[-1][1]
     return f"{tally.decisions} ({tally.audits})", shown, f"{alpha:.0%}" if math.isfinite(alpha) else "-"
 

@@ -27,6 +27,7 @@ class _Audited:
     locked: object
     tally: AuditTally
     alpha: float
+    share: float  # early_stop.audit
 
 
 def beside(root: Path) -> str | None:
@@ -44,7 +45,8 @@ def beside(root: Path) -> str | None:
         return None
     tally = sum((a.tally for a in others), own.tally)
     runs = f"{len(others)} run{'s' if len(others) > 1 else ''}"
-    return f"pooled with {runs} beside it (same target, budget and early_stop settings): " + tally.line(own.alpha)
+    line = tally.line(own.alpha, share=own.share)
+    return f"pooled with {runs} beside it (same target, budget and early_stop settings): " + line
 
 
 def pooled(roots: Iterable[Path]) -> str | None:
@@ -54,7 +56,7 @@ def pooled(roots: Iterable[Path]) -> str | None:
     if len(audited) < 2:
         return None
     tally = sum((a.tally for a in audited), AuditTally())
-    return f"pooled over {len(audited)} searches: " + tally.line(audited[-1].alpha)
+    return f"pooled over {len(audited)} searches: " + tally.line(audited[-1].alpha, share=audited[-1].share)
 
 
 def _audited(root: Path, like: tuple[object, ...] | None = None) -> _Audited | None:
@@ -71,7 +73,7 @@ def _audited(root: Path, like: tuple[object, ...] | None = None) -> _Audited | N
         return None
     if measured is None:
         return None
-    return _Audited(_rule(config), locked, *measured)
+    return _Audited(_rule(config), locked, *measured, config.early_stop.audit)
 
 
 def _settings(root: Path) -> RunConfig | None:

@@ -85,7 +85,7 @@ class EarlyTermination:
         test, _ = watch
         self.ledger.event(
             "pruned",
-            **watched_by(individual, watch),
+            **watched_by(individual, watch, self.rule.audit),
             fraction=test.stopped_at,
             llr=test.llr,
             luck=test.luck,
@@ -110,7 +110,7 @@ class EarlyTermination:
         self.ends[individual.id] = EndPair(ends, gain * self.noise.final_sd)
         self.ledger.event(
             "watched",
-            **watched_by(individual, watch),
+            **watched_by(individual, watch, self.rule.audit),
             gain=gain,
             won=won,
             audited=audited,
@@ -144,9 +144,9 @@ class EarlyTermination:
             self.on_notice(f"audit: early termination loosened: alpha is now {self.alpha:g}")
 
 
-def watched_by(individual: Individual, watch: Watch) -> dict[str, object]:
-    """What every early-termination event says: who, against whom, and the trend, alpha and final noise unit (in
-    curve sds) its monitor took."""
+def watched_by(individual: Individual, watch: Watch, audit: float) -> dict[str, object]:
+    """What every early-termination event says: who, against whom, the trend, alpha and final noise unit (in curve
+    sds) its monitor took, and the share of decisions to stop the self-audit lets run on (`early_stop.audit`)."""
     test, reference = watch
     return {
         "individual": individual.id,
@@ -154,4 +154,5 @@ def watched_by(individual: Individual, watch: Watch) -> dict[str, object]:
         "trend": test.trend,
         "alpha": test.alpha,
         "unit": test.unit,
+        "audit": audit,
     }

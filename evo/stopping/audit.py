@@ -61,12 +61,16 @@ class AuditTally:
 
         return Rate(rate(self.audit_wins / self.audits), rate(interval.low), rate(interval.high))
 
-    def line(self, alpha: float, spent: float | None = None) -> str:
+    def line(self, alpha: float, spent: float | None = None, share: float | None = None) -> str:
         """One line for `evo status` and the run report (`alpha` NaN: not known, from a run before the audit;
-        `spent`: the run's training so far in whole budgets, to say what share of it the audit took)."""
+        `spent`: the run's training so far in whole budgets, to say what share of it the audit took; `share`: the
+        audit's share of decisions, when known, so a run with the audit off says so instead of "not yet")."""
+        stated = f"stated at most {alpha:.0%}" if math.isfinite(alpha) else "no stated rate recorded"
+        if share == 0 and not self.audits:
+            off = "the self-audit is off (early_stop.audit 0): no false-stop rate measured"
+            return f"{self.decisions} decisions to stop; {off} ({stated})"
         cost = f", {self.audit_budgets / spent:.1%} of the training" if spent and self.audits else ""
         head = f"{self.decisions} decisions to stop, {self.audits} audited (run to the end{cost})"
-        stated = f"stated at most {alpha:.0%}" if math.isfinite(alpha) else "no stated rate recorded"
         measured = self.false_stop_rate()
         if measured is None:
             return f"{head}: no false-stop rate measured yet ({stated})"
@@ -94,9 +98,10 @@ def audit_line(events: Iterable[Event], spent: float | None = None) -> str | Non
     last = [e.data for e in events if e.kind in ("pruned", "watched")]
     trend = last[-1].get("trend") if last else None
     unit = last[-1].get("unit") if last else None
+    share = last[-1].get("audit") if last else None
     loosened = sum(e.kind == "loosened" for e in events)
     return (
-        tally.line(alpha, spent)
+        tally.line(alpha, spent, share)
         + (f"; closing trend {trend:.2f} curve sds" if trend is not None else "")
         + (f"; one noise unit of the final metric is {unit:.2f} curve sds" if unit is not None else "")
         + (f"; loosened {loosened} time{'s' if loosened > 1 else ''}" if loosened else "")
