@@ -332,13 +332,12 @@ def _audit(arm: Arm) -> tuple[str, str, str]:
     measured = [m for m in (audit_from(run.events) for run in arm.runs) if m is not None]
     if not measured:
         return "-", "-", "-"
-    tally = sum((t for t, _ in measured), AuditTally())
+    tally = sum((m.tally for m in measured), AuditTally())
     rate = tally.false_stop_rate()
-    shares = [e.data.get("audit") for run in arm.runs for e in run.events if e.kind in ("pruned", "watched")]
     shown = "-" if rate is None else f"{rate.estimate:.0%} [{rate.low:.0%}, {rate.high:.0%}]"
-    if rate is None and shares and shares[-1] == 0:
+    if rate is None and measured[-1].share == 0:
         shown = "self-audit off"
-    alpha = measured[-1][1]
+    alpha = measured[-1].alpha
     return f"{tally.decisions} ({tally.audits})", shown, f"{alpha:.0%}" if math.isfinite(alpha) else "-"
 
 

@@ -27,7 +27,7 @@ class _Audited:
     locked: object
     tally: AuditTally
     alpha: float
-    share: float  # early_stop.audit
+    share: float | None  # early_stop.audit, as its ledger recorded it
 
 
 def beside(root: Path) -> str | None:
@@ -73,7 +73,7 @@ def _audited(root: Path, like: tuple[object, ...] | None = None) -> _Audited | N
         return None
     if measured is None:
         return None
-    return _Audited(_rule(config), locked, *measured, config.early_stop.audit)
+    return _Audited(_rule(config), locked, *measured)
 
 
 def _settings(root: Path) -> RunConfig | None:

@@ -133,7 +133,7 @@ class EarlyTermination:
         measured = audit_from(self.ledger.events())
         if not won or measured is None:
             return
-        tally, _ = measured
+        tally = measured.tally
         rate = tally.false_stop_rate()
         if rate is None or rate.low <= self.alpha:
             return

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 from scipy.stats import binomtest
 
@@ -94,11 +95,10 @@ def audit_line(events: Iterable[Event], spent: float | None = None) -> str | Non
     measured = audit_from(events)
     if measured is None:
         return None
-    tally, alpha = measured
+    tally, alpha, share = measured
     last = [e.data for e in events if e.kind in ("pruned", "watched")]
     trend = last[-1].get("trend") if last else None
     unit = last[-1].get("unit") if last else None
-    share = last[-1].get("audit") if last else None
     loosened = sum(e.kind == "loosened" for e in events)
     return (
         tally.line(alpha, spent, share)
@@ -108,10 +108,19 @@ def audit_line(events: Iterable[Event], spent: float | None = None) -> str | Non
     )
 
 
-def audit_from(events: Iterable[Event]) -> tuple[AuditTally, float] | None:
-    """The tally a run's ledger events hold (`pruned` and `watched`) and the alpha last in force; None when the run
-    watched no candidate to its end and stopped none (early termination off, or nothing finished yet)."""
-    pruned, watched, alpha = set(), {}, math.nan
+class Measured(NamedTuple):
+    """What a run's ledger says of its self-audit."""
+
+    tally: AuditTally
+    alpha: float  # the stated rate last in force (NaN: not recorded)
+    share: float | None  # early_stop.audit, the audit's share of decisions (None: a run from before it was recorded)
+
+
+def audit_from(events: Iterable[Event]) -> Measured | None:
+    """The tally a run's ledger events hold (`pruned` and `watched`), with the alpha and audit share last in force;
+    None when the run watched no candidate to its end and stopped none (early termination off, or nothing finished
+    yet)."""
+    pruned, watched, alpha, share = set(), {}, math.nan, None
     for event in events:  # by individual: one evaluated again after a kill has its events twice
         if event.kind == "pruned":
             pruned.add(event.data["individual"])
@@ -119,6 +128,7 @@ def audit_from(events: Iterable[Event]) -> tuple[AuditTally, float] | None:
             watched[event.data["individual"]] = event.data
         if event.kind in ("pruned", "watched"):
             alpha = float(event.data.get("alpha", alpha))
+            share = event.data.get("audit", share)
     if not pruned and not watched:
         return None
     audited = [w for w in watched.values() if w.get("audited") is not None]
@@ -129,4 +139,4 @@ def audit_from(events: Iterable[Event]) -> tuple[AuditTally, float] | None:
         wins=sum(bool(w["won"]) for w in watched.values() if w.get("audited") is None),
         audit_budgets=sum(1 - float(w["audited"]) for w in audited),
     )
-    return tally, alpha
+    return Measured(tally, alpha, share)
