@@ -327,3 +327,20 @@ def test_the_replays_savings_interval_resamples_variants_with_their_seeds() -> N
             tally.add(loser, Verdict(stopped), 0.05)
     assert tally.loser_compute_saved / tally.losers == 0.5
     assert tally.saved_interval() == (0.0, 1.0)
+
+
+def test_the_frontier_holds_every_corpus_to_false_kills_and_only_wide_and_near_ties_to_savings() -> None:
+    """benchmarks/sprt_frontier.py: a setting misses a goal when any corpus stops more than 5% of its clear winners,
+    or a wide corpus saves under 60% or a near-tie one under 40% of its losers' compute; a slow corpus is held to
+    false kills only, and a corpus without clear winners has none to kill."""
+    from benchmarks.sprt_frontier import missed
+    from benchmarks.sprt_tally import Tally
+
+    def tally(saved: float, kills: int, winners: int) -> Tally:
+        return Tally(losers=10, loser_compute_saved=10 * saved, clear_winners=winners, false_kills=kills)
+
+    fine = {"20 s wide": tally(0.6, 1, 29), "20 s near-tie": tally(0.4, 0, 13), "20 s slow": tally(0.1, 0, 0)}
+    assert missed(fine) == []
+    assert missed({**fine, "20 s wide": tally(0.59, 1, 29)}) == ["20 s wide: 59.0% saved"]
+    assert missed({**fine, "20 s near-tie": tally(0.7, 1, 13)}) == ["20 s near-tie: 1 of 13 false kills"]
+    assert missed({**fine, "20 s slow": tally(0.1, 1, 7)}) == ["20 s slow: 1 of 7 false kills"]
