@@ -3,10 +3,11 @@ settings that spend them move (the margin, H0's "it would beat its reference by 
 threshold), over every corpus at once, against issue 20's goals (false kills of clear winners at most 5% on every
 corpus; at least 60% of wide losers' compute saved and 40% of near-tie losers').
 
-`python -m benchmarks.sprt_frontier` replays evo's test at its defaults with each (alpha, margin) on the three curve
-files (20 s and 60 s smoothed training loss, 20 s raw loss), writes a table of every corpus per setting with the goals
-each setting misses, and a figure: each setting's worst near-tie saving against its worst false-kill rate. It answers
-whether one setting meets every goal, the question `benchmarks.sprt_replay`'s per-file tables leave to the reader.
+`python -m benchmarks.sprt_frontier [--curves FILE ...]` replays evo's test at its defaults with each (alpha, margin)
+on the three curve files (20 s and 60 s smoothed training loss, 20 s raw loss), writes a table of every corpus per
+setting with the goals each setting misses, and a figure: each setting's near-tie savings against its worst false-kill
+rate. It answers whether one setting meets every goal, the question `benchmarks.sprt_replay`'s per-file tables leave to
+the reader; with `--curves`, the same table for curve files of your own (printed only).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmarks.results import RESULTS, write_section
-from benchmarks.sprt_replay import DEFAULTS, SprtRule, judge_file, sprt_tally
+from benchmarks.sprt_replay import DEFAULTS, REPO, SprtRule, judge_file, sprt_tally
 from benchmarks.sprt_tally import Tally
 from evo.config import NOISE_MARGIN
 from evo.reporting.figures import save
@@ -76,16 +77,21 @@ def missed(by_corpus: dict[str, Tally]) -> list[str]:
     return misses
 
 
-def render(results: dict[Setting, dict[str, Tally]]) -> str:
+def render(results: dict[Setting, dict[str, Tally]], files: list[Path]) -> str:
     corpora = list(next(iter(results.values())))
+    defaults = next((r for s, r in results.items() if "defaults" in s.label), None) or next(iter(results.values()))
+    winners = sorted(t.clear_winners for t in defaults.values() if t.clear_winners)
+    widths = [high - low for low, high in (t.saved_interval() for t in defaults.values() if t.losers)]
     lines = [
         "Each cell: losers' compute saved / false kills of clear winners (winners by more than a noise unit), "
         "evo's test at its defaults with the setting's alpha and margin, replayed as `benchmarks.sprt_replay` "
-        f"replays its defaults (curve files: {', '.join(f'`{f}`' for f in FILES.values())} in benchmarks/data/). "
+        f"replays its defaults (curve files: {', '.join(f'`{_shown(f)}`' for f in files)}). "
         f"Goals (issue 20): false kills at most {FALSE_KILLS:.0%} on every corpus, at least {WIDE:.0%} of the wide "
-        f"losers' compute saved and {NEAR:.0%} of the near ties'. Point estimates: on corpora of 13-29 clear winners "
-        "one false kill is 3.4-7.7%, and the defaults' savings have 95% intervals 18-66 points wide (the replay "
-        "sections). The slow corpora are held to the false-kill goal only, as the issue holds them.",
+        f"losers' compute saved and {NEAR:.0%} of the near ties'. Point estimates: on corpora of "
+        f"{winners[0]}-{winners[-1]} clear winners one false kill is {1 / winners[-1]:.1%}-{1 / winners[0]:.1%}, "
+        f"and the defaults' savings have 95% intervals {100 * min(widths):.0f}-{100 * max(widths):.0f} points wide "
+        "(a bootstrap over each corpus's variants, as the replay sections give them). The slow corpora are held to "
+        "the false-kill goal only, as the issue holds them.",
         "",
         "| setting | " + " | ".join(corpora) + " | goals missed |",
         "|---|" + "---|" * (len(corpora) + 1),
@@ -106,10 +112,15 @@ def render(results: dict[Setting, dict[str, Tally]]) -> str:
     return "\n".join(lines)
 
 
+def _shown(path: Path) -> Path:
+    return path.resolve().relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
+
+
 def figure(results: dict[Setting, dict[str, Tally]], path: Path) -> Path:
     """A panel per near-tie corpus: each setting's saving there against its worst false-kill rate over all the
     corpora, the goals' corner shaded."""
-    near = [c for c in next(iter(results.values())) if c.endswith("near-tie")]
+    first = next(iter(results))
+    near = [c for c in results[first] if c.endswith("near-tie")]
     fig = Figure(figsize=(4 * len(near), 4))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(near), sharey=True)
@@ -123,7 +134,7 @@ def figure(results: dict[Setting, dict[str, Tally]], path: Path) -> Path:
             for (s, _), x, y in zip(points, xs, ys, strict=True):
                 ax.annotate(f"{s.margin:g}", (x, y), textcoords="offset points", xytext=offset, fontsize=7)
         ax.set_title(corpus, fontsize=9)
-        ax.set_xlabel("worst false-kill rate, all 8 corpora (%)", fontsize=8)
+        ax.set_xlabel(f"worst false-kill rate, all {len(results[first])} corpora (%)", fontsize=8)
         ax.set_xlim(-1, None)
     axes[0].set_ylabel("near-tie losers' compute saved (%)", fontsize=8)
     axes[0].set_ylim(0, 80)
@@ -134,13 +145,19 @@ def figure(results: dict[Setting, dict[str, Tally]], path: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--curves", type=Path, nargs="+", help="curve files of your own (`sprt_replay collect`): printed, not written"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and the figure alone")
     args = parser.parse_args()
-    settings = [Setting(a, m) for a, m in itertools.product(ALPHAS, MARGINS)]
-    results = tallies(settings, {label: DATA / name for label, name in FILES.items()})
-    body = render(results)
+    for path in args.curves or []:
+        if not path.is_file():
+            parser.error(f"--curves: no such file: {path}")
+    files = {p.stem: p for p in args.curves} if args.curves else {label: DATA / name for label, name in FILES.items()}
+    results = tallies([Setting(a, m) for a, m in itertools.product(ALPHAS, MARGINS)], files)
+    body = render(results, list(files.values()))
     print(body)
-    if not args.no_write:
+    if not (args.no_write or args.curves):
         figure(results, FIGURE)
         write_section("sprt_frontier", "Early termination: savings against false kills over every corpus", body)
 
