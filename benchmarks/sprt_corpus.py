@@ -162,6 +162,11 @@ class Candidate:
     luck: float = 0.0  # that run's luck (evo.stopping.sprt.reference_luck) against the parent's other seeds
 
 
+def shown(path: Path) -> Path:
+    """A curve file as a report names it: relative to the repository when it lies inside."""
+    return path.resolve().relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
+
+
 def load_corpus(data: dict[str, Any], name: str) -> tuple[list[Candidate], dict[int, dict[str, Any]], int]:
     """A corpus's finished candidates (each with its same-seed parent run), its parent runs by seed, and how many
     candidate runs failed (excluded: a crash ends early anyway)."""

@@ -32,7 +32,6 @@ from benchmarks.results import write_section
 from benchmarks.sprt_corpus import (
     CORPORA,
     CURVES,
-    REPO,
     Candidate,
     collect,
     first_look_bound,
@@ -41,6 +40,7 @@ from benchmarks.sprt_corpus import (
     noise_without,
     paired_without,
     parent_luck,
+    shown,
 )
 from benchmarks.sprt_optuna import optuna_tallies
 from benchmarks.sprt_render import render
@@ -273,8 +273,7 @@ def main() -> None:
     if args.quick:
         print(quick(data, args.alpha))
         return
-    shown = args.curves.resolve().relative_to(REPO) if args.curves.resolve().is_relative_to(REPO) else args.curves
-    body = render(replay(data, args.orders, args.alpha), data, args.orders, args.alpha, str(shown))
+    body = render(replay(data, args.orders, args.alpha), data, args.orders, args.alpha, str(shown(args.curves)))
     print(body)
     if not args.no_write:
         own = args.curves.resolve() == CURVES
